@@ -1,0 +1,202 @@
+"""`dreamgym` command line: collect and version seed data, play an env, inspect config, open the MLflow UI.
+
+Every command has --help. Errors a user can fix (unknown env, split or preset, a bad value) print one line
+starting with "error:" and exit 2; nothing prints a traceback for them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from dreamgym.errors import DreamGymError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                  pretty_exceptions_enable=False, help=__doc__.splitlines()[0])
+
+ParamsOpt = Annotated[Path, typer.Option("--params", help="params file")]
+PresetOpt = Annotated[str | None, typer.Option("--preset", help="named overlay, e.g. tiny")]
+SetOpt = Annotated[list[str] | None, typer.Option("--set", "-S", help="override key.path=value (repeatable)")]
+
+
+def _cfg(params: Path, preset: str | None, overrides: list[str] | None):
+    from dreamgym.config import load_config
+
+    return load_config(params, preset, overrides or [])
+
+
+@app.command()
+def config(params: ParamsOpt = Path("params.yaml"), preset: PresetOpt = None, overrides: SetOpt = None) -> None:
+    """Print the resolved config (params.yaml + preset + overrides) as JSON."""
+    typer.echo(json.dumps(_cfg(params, preset, overrides).model_dump(), indent=2))
+
+
+@app.command()
+def envs() -> None:
+    """List the registered environments."""
+    from dreamgym.envs import env_names
+
+    for name in env_names():
+        typer.echo(name)
+
+
+@app.command()
+def tasks(env: Annotated[str, typer.Argument(help="env name")],
+          split: Annotated[str, typer.Option(help="train, val or test")] = "val",
+          n: Annotated[int, typer.Option("-n", min=1, help="how many")] = 10,
+          start: Annotated[int, typer.Option(min=0, help="first task index")] = 0,
+          params: ParamsOpt = Path("params.yaml"), preset: PresetOpt = None, overrides: SetOpt = None) -> None:
+    """List tasks of an env split (id and instruction)."""
+    from dreamgym.envs import make_env
+    from dreamgym.envs.registry import get_env_class
+
+    get_env_class(env)
+    cfg = _cfg(params, preset, overrides) if params.is_file() else None
+    with make_env(env, **(cfg.env_kwargs(env) if cfg else {})) as e:
+        for t in e.list_tasks(split, n=n, start=start):
+            typer.echo(f"{t.task_id}\t{t.instruction}")
+
+
+@app.command()
+def collect(env: Annotated[str, typer.Argument(help="env name")],
+            episodes: Annotated[int, typer.Option(min=1, help="episodes to collect")] = 100,
+            out: Annotated[Path, typer.Option(help="seed data folder; writes OUT/ENV/{steps,tasks}.parquet")] = Path("data"),
+            params: ParamsOpt = Path("params.yaml"), preset: PresetOpt = None, overrides: SetOpt = None) -> None:
+    """Collect seed trajectories of ENV (expert / noisy / random mix from params.yaml), gate them, write parquet.
+
+    This writes files only; `dreamgym seed` runs the whole stage (all envs, gate, `dvc add` + push, MLflow)."""
+    from tqdm import tqdm
+
+    from dreamgym.data import io
+    from dreamgym.data.seed import collect_seed, seed_summary
+    from dreamgym.envs import make_env
+    from dreamgym.envs.registry import get_env_class
+    from dreamgym.quality import gate, validate_seed_data
+
+    get_env_class(env)
+    cfg = _cfg(params, preset, overrides)
+    with make_env(env, **cfg.env_kwargs(env)) as e, tqdm(total=episodes, desc=f"collect {env}", unit="ep") as bar:
+        steps, task_list = collect_seed(e, episodes, cfg.seed_data, cfg.project.seed, progress=lambda k: bar.update(1))
+    df = io.steps_table(steps).to_pandas()
+    tasks_df = __import__("pandas").DataFrame([t.to_row() for t in task_list])
+    gate(validate_seed_data(df, tasks_df, env, cfg.quality.max_reward, cfg.quality.max_text_chars))
+    io.write_steps(steps, out / env / io.STEPS_FILE)
+    io.write_tasks(task_list, out / env / io.TASKS_FILE)
+    typer.echo(json.dumps(seed_summary(df, env), indent=2))
+    typer.echo(f"wrote {out / env}/ ({len(steps)} steps, {len(task_list)} tasks)")
+
+
+@app.command()
+def seed(params: ParamsOpt = Path("params.yaml"), preset: PresetOpt = None, overrides: SetOpt = None,
+         import_dir: Annotated[Path | None, typer.Option(help="gate+version DIR/<env>/steps.parquet instead of collecting")] = None,
+         force: Annotated[bool, typer.Option(help="recollect even if data/ matches data.dvc")] = False) -> None:
+    """Run the seed stage (Prefect flow): collect all envs -> GX gate -> `dvc add data` + push -> MLflow."""
+    from flows.seed import main as seed_main
+
+    argv = ["--params", str(params)] + (["--preset", preset] if preset else [])
+    for o in overrides or []:
+        argv += ["-S", o]
+    if import_dir:
+        argv += ["--import-dir", str(import_dir)]
+    if force:
+        argv.append("--force")
+    raise typer.Exit(seed_main(argv))
+
+
+@app.command()
+def play(env: Annotated[str, typer.Argument(help="env name")],
+         split: Annotated[str, typer.Option(help="train, val or test")] = "val",
+         task_index: Annotated[int, typer.Option(min=0, help="which task of the split")] = 0,
+         params: ParamsOpt = Path("params.yaml"), preset: PresetOpt = None, overrides: SetOpt = None) -> None:
+    """Play ENV in the terminal: see the observation and the valid actions, type an action (or its number).
+
+    Commands: /expert (the oracle's next action), /random, /reset, /quit."""
+    from dreamgym.envs import make_env
+    from dreamgym.envs.registry import get_env_class
+
+    get_env_class(env)
+    cfg = _cfg(params, preset, overrides) if params.is_file() else None
+    with make_env(env, **(cfg.env_kwargs(env) if cfg else {})) as e:
+        tasks_ = e.list_tasks(split, n=1, start=task_index)
+        task = tasks_[0]
+        rng = random.Random(0)
+        obs = e.reset(task)
+        typer.echo(f"[{task.task_id}]\nYour goal: {task.instruction}\n\n{obs}")
+        total, done = 0.0, False
+        while True:
+            acts = e.available_actions()
+            if acts:
+                typer.echo("Available actions: " + "  ".join(f"[{i}] {a}" for i, a in enumerate(acts)))
+            try:
+                line = input(f"step {e.t}> ").strip()
+            except EOFError:
+                typer.echo("")
+                break
+            if line in ("/quit", "/q"):
+                break
+            if line == "/reset":
+                obs, total, done = e.reset(task), 0.0, False
+                typer.echo(obs)
+                continue
+            if done:
+                typer.echo("episode over: /reset or /quit")
+                continue
+            if line == "/expert":
+                line = e.expert_action() or ""
+                typer.echo(f"(expert) {line}")
+            elif line == "/random":
+                line = e.random_action(rng)
+                typer.echo(f"(random) {line}")
+            elif acts and line.isdigit() and int(line) < len(acts):
+                line = acts[int(line)]
+            obs, reward, done, info = e.step(line)
+            total += reward
+            flag = "" if info["valid_action"] else "  [invalid action]"
+            typer.echo(f"\n{obs}\n-- reward {reward:g} (total {total:g}), done={done}{flag}")
+            if done:
+                typer.echo("SUCCESS" if info["success"] else ("step limit reached" if info["truncated"] else "episode ended"))
+
+
+@app.command()
+def ui(params: ParamsOpt = Path("params.yaml"),
+       port: Annotated[int | None, typer.Option(min=1, max=65535, help="port (default: tracking.ui_port)")] = None) -> None:
+    """Start the MLflow UI on 127.0.0.1 over the local store (mlflow/)."""
+    cfg = _cfg(params, None, [])
+    uri = cfg.tracking.tracking_uri
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        uri = f"sqlite:///{Path(uri.removeprefix('sqlite:///')).resolve()}"
+    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", cfg.tracking.ui_host,
+           "--port", str(port or cfg.tracking.ui_port)]
+    typer.echo(f"MLflow UI on http://{cfg.tracking.ui_host}:{port or cfg.tracking.ui_port}  (Ctrl-C stops it)")
+    raise typer.Exit(subprocess.call(cmd))
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    try:
+        app(args=argv, standalone_mode=False)
+    except typer.Exit as e:
+        return e.exit_code
+    except typer.Abort:
+        return 130
+    except typer.TyperException as e:  # usage errors: bad option values, missing arguments
+        msg = e.format_message() if hasattr(e, "format_message") else str(e)
+        typer.echo(f"error: {' '.join(msg.split())}", err=True)
+        return 2
+    except DreamGymError as e:
+        typer.echo(f"error: {e}", err=True)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

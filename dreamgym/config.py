@@ -1,0 +1,202 @@
+"""One pydantic config that mirrors params.yaml, end to end.
+
+    cfg = load_config("params.yaml", preset="tiny", overrides=["seed_data.episodes.babyai=10"])
+
+params.yaml is read once (here, by the caller that owns the files: the CLI or a flow); library functions get
+the narrow sub-config they need. Presets are named overlays (dreamgym/presets/<name>.yaml) merged over the
+file, then `key.path=value` overrides (values parsed as YAML) are merged over both. Validation is strict:
+unknown keys and bad values fail fast with a message naming the key and what to do.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from dreamgym.errors import ConfigError, UnknownNameError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ProjectConfig(_Strict):
+    name: str = Field("dreamgym", description="project name; the MLflow experiment is named after it")
+    seed: int = Field(0, description="global seed; every random choice derives from it")
+
+
+class PathsConfig(_Strict):
+    data_dir: str = Field("data", description="the DVC-added seed data folder (data.dvc)")
+    artifacts_dir: str = Field("artifacts", description="stage outputs declared in dvc.yaml (git-ignored)")
+
+
+class TrackingConfig(_Strict):
+    enabled: bool = Field(True, description="log to MLflow; False uses the no-op tracker")
+    tracking_uri: str = Field("sqlite:///mlflow/mlflow.db", description="MLflow store (sqlite under mlflow/ by default)")
+    artifact_location: str = Field("mlflow/artifacts", description="where new experiments keep their artifacts")
+    experiment: str | None = Field(None, description="experiment name; default: project.name")
+    ui_host: str = Field("127.0.0.1", description="host `dreamgym ui` binds to")
+    ui_port: int = Field(5000, ge=1, le=65535, description="port `dreamgym ui` listens on")
+
+
+PolicyName = Literal["expert", "noisy", "random"]
+
+
+class SeedDataConfig(_Strict):
+    envs: list[str] = Field(default_factory=lambda: ["babyai", "textcraft", "textworld", "scienceworld"],
+                            description="envs to collect seed trajectories from")
+    episodes: dict[str, int] = Field(default_factory=dict, description="episodes to collect per env")
+    policy_mix: dict[PolicyName, float] = Field(
+        default_factory=lambda: {"expert": 0.5, "noisy": 0.3, "random": 0.2},
+        description="share of episodes per collection policy (expert / noisy expert / random)")
+    noise_eps: float = Field(0.3, ge=0.0, le=1.0, description="noisy expert: probability of a random action")
+    val_fraction: float = Field(0.2, ge=0.0, lt=1.0, description="share of episodes run on val tasks (rest: train)")
+    episodes_per_task: int = Field(1, ge=1, description="episodes collected per task (different policies)")
+    n_test_tasks: int = Field(100, ge=0, description="held-out test tasks listed in tasks.parquet (no steps)")
+
+    @field_validator("policy_mix")
+    @classmethod
+    def _mix_sums_to_one(cls, v: dict[str, float]) -> dict[str, float]:
+        if any(x < 0 for x in v.values()) or abs(sum(v.values()) - 1.0) > 1e-6:
+            raise ValueError(f"policy shares must be >= 0 and sum to 1, got {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _episodes_for_every_env(self):
+        missing = [e for e in self.envs if e not in self.episodes]
+        if missing:
+            raise ValueError(f"seed_data.episodes has no count for env(s) {missing}; add e.g. `{missing[0]}: 100`")
+        bad = {e: n for e, n in self.episodes.items() if n < 1}
+        if bad:
+            raise ValueError(f"seed_data.episodes must be >= 1, got {bad}")
+        return self
+
+
+class QualityConfig(_Strict):
+    max_reward: float = Field(1.0, description="rewards must lie in [0, max_reward] (outcome-only reward)")
+    max_text_chars: int = Field(20000, ge=1, description="longest state / action text a row may carry")
+    min_success_rate: dict[str, float] = Field(
+        default_factory=dict, description="per env: lowest expert success rate the seed gate accepts")
+
+
+class DvcConfig(_Strict):
+    remote: str = Field("local", description="DVC remote name that `dvc push` uses")
+    push: bool = Field(True, description="push the seed data to the remote after `dvc add`")
+
+
+class DreamGymConfig(_Strict):
+    """The whole resolved configuration (params.yaml + preset + overrides)."""
+
+    project: ProjectConfig = Field(default_factory=ProjectConfig)
+    paths: PathsConfig = Field(default_factory=PathsConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    envs: dict[str, dict[str, Any]] = Field(default_factory=dict, description="per env: constructor kwargs")
+    seed_data: SeedDataConfig = Field(default_factory=SeedDataConfig)
+    quality: QualityConfig = Field(default_factory=QualityConfig)
+    dvc: DvcConfig = Field(default_factory=DvcConfig)
+
+    @model_validator(mode="after")
+    def _env_kwargs_match_constructors(self):
+        from dreamgym.envs.registry import get_env_class
+
+        for name in sorted(set(self.envs) | set(self.seed_data.envs)):
+            try:
+                cls = get_env_class(name)
+            except UnknownNameError as e:
+                raise ValueError(str(e)) from None
+            params = inspect.signature(cls.__init__).parameters
+            if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+                continue
+            unknown = sorted(set(self.envs.get(name, {})) - set(params) - {"self"})
+            if unknown:
+                allowed = ", ".join(p for p in params if p != "self")
+                raise ValueError(f"envs.{name} has unknown key(s) {unknown}; {name} accepts: {allowed}")
+        return self
+
+    @property
+    def experiment_name(self) -> str:
+        return self.tracking.experiment or self.project.name
+
+    def env_kwargs(self, name: str) -> dict[str, Any]:
+        """Constructor kwargs of env `name` (empty dict: the env's own defaults)."""
+        return copy.deepcopy(self.envs.get(name, {}))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+def deep_merge(base: dict, over: dict) -> dict:
+    """Recursive dict merge; `over` wins. Neither input is modified."""
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def parse_override(item: str) -> dict:
+    """`a.b.c=value` -> {"a": {"b": {"c": value}}}, value parsed as YAML (so 3 is an int, [1,2] a list)."""
+    if "=" not in item:
+        raise ConfigError(f"override '{item}' is not of the form key.path=value")
+    key, raw = item.split("=", 1)
+    parts = [p for p in key.strip().split(".") if p]
+    if not parts:
+        raise ConfigError(f"override '{item}' has an empty key")
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"override '{item}': value is not valid YAML ({e.problem})") from None
+    node: dict = {}
+    cur = node
+    for p in parts[:-1]:
+        cur[p] = {}
+        cur = cur[p]
+    cur[parts[-1]] = value
+    return node
+
+
+def preset_names() -> list[str]:
+    return sorted(p.name[:-5] for p in resources.files("dreamgym.presets").iterdir() if p.name.endswith(".yaml"))
+
+
+def load_preset(name: str) -> dict:
+    path = resources.files("dreamgym.presets") / f"{name}.yaml"
+    if not path.is_file():
+        raise UnknownNameError(f"unknown preset '{name}'; available: {', '.join(preset_names())}")
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def resolve_config(raw: dict, preset: str | None = None, overrides: list[str] | None = None) -> DreamGymConfig:
+    """Build the validated config from a params dict, a preset name and `key=value` overrides."""
+    merged = deep_merge(raw or {}, load_preset(preset) if preset else {})
+    for item in overrides or []:
+        merged = deep_merge(merged, parse_override(item))
+    try:
+        return DreamGymConfig.model_validate(merged)
+    except ValidationError as e:
+        first = e.errors()[0]
+        loc = ".".join(str(x) for x in first["loc"]) or "<root>"
+        msg = first["msg"].removeprefix("Value error, ")
+        more = f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
+        raise ConfigError(f"invalid config at '{loc}': {msg}{more}") from None
+
+
+def load_config(path: str | Path = "params.yaml", preset: str | None = None,
+                overrides: list[str] | None = None) -> DreamGymConfig:
+    """Read params.yaml (the only place it is read) and resolve it."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file '{path}' not found (run from the project root or pass --params)")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({e})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: top level must be a mapping of sections")
+    return resolve_config(raw, preset, overrides)

@@ -1,0 +1,1 @@
+"""Data model (Task / Step), parquet readers and writers, seed collection."""

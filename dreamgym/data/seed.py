@@ -1,0 +1,50 @@
+"""Seed data for one env: plan and collect episodes, list tasks, summarise.
+
+`collect_seed(env, cfg, seed)` returns the Step rows and the Task list (train/val tasks the episodes ran on,
+plus `n_test_tasks` held-out test tasks with no steps, for evaluation). Deterministic for a given config.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pandas as pd
+
+from dreamgym.config import SeedDataConfig
+from dreamgym.data.collect import collect, plan_episodes
+from dreamgym.data.schema import Step, Task
+from dreamgym.envs.base import TextEnv
+
+
+def collect_seed(env: TextEnv, n_episodes: int, cfg: SeedDataConfig, seed: int,
+                 progress: Callable[[int], None] | None = None) -> tuple[list[Step], list[Task]]:
+    plans = plan_episodes(env, n_episodes, cfg.policy_mix, cfg.val_fraction, cfg.episodes_per_task, seed)
+    steps = collect(env, plans, seed, cfg.noise_eps, progress)
+    tasks: dict[str, Task] = {}
+    for p in plans:
+        tasks.setdefault(p.task.task_id, p.task)
+    for t in env.list_tasks("test", n=cfg.n_test_tasks) if cfg.n_test_tasks else []:
+        tasks.setdefault(t.task_id, t)
+    return steps, list(tasks.values())
+
+
+def seed_summary(steps: pd.DataFrame, env: str) -> dict[str, float]:
+    """Metrics (data/ namespace) of one env's seed steps: rows, episodes, steps/episode, success rate overall,
+    per collection policy and per split, valid-action rate."""
+    m: dict[str, float] = {}
+    if steps.empty:
+        return {f"data/{env}/rows": 0.0}
+    ep = steps.groupby("episode_id").agg(won=("success", "any"), n=("t", "size"), pol=("policy_version", "first"),
+                                         split=("split", "first"))
+    ep["pol"] = ep["pol"].str.removeprefix("collector:").str.split("-eps").str[0]
+    m[f"data/{env}/rows"] = float(len(steps))
+    m[f"data/{env}/episodes"] = float(len(ep))
+    m[f"data/{env}/steps_per_episode"] = float(ep["n"].mean())
+    m[f"data/{env}/success_rate"] = float(ep["won"].mean())
+    m[f"data/{env}/valid_action_rate"] = float(steps["valid_action"].mean())
+    for pol, g in ep.groupby("pol"):
+        m[f"data/{env}/success_rate/{pol}"] = float(g["won"].mean())
+        m[f"data/{env}/episodes/{pol}"] = float(len(g))
+    for split, g in ep.groupby("split"):
+        m[f"data/{env}/episodes/{split}"] = float(len(g))
+    return m

@@ -1,0 +1,287 @@
+"""Great Expectations gates on what each stage consumes and produces.
+
+A gate validates one or more DataFrames against GX expectation suites, collects a `GateReport` (which check
+failed, how many rows, which rows by their key columns) and `gate()` raises `GateError` with that report in
+readable form. Checks that span rows (one terminal step per episode, a task in one split only) are run as
+ordinary column expectations on small derived tables (one row per episode, one row per task), so every
+check is a GX expectation and shows up in the GX result.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from dreamgym.data.schema import SPLITS, STEP_COLUMNS, TASK_COLUMNS
+from dreamgym.errors import GateError
+
+log = logging.getLogger(__name__)
+MAX_BAD_ROWS = 10  # bad rows named per failed check in the report
+
+
+@dataclass
+class CheckResult:
+    table: str
+    check: str
+    ok: bool
+    detail: str = ""
+    unexpected_count: int = 0
+    bad_rows: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class GateReport:
+    gate: str
+    subject: str
+    checks: list[CheckResult] = field(default_factory=list)
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    @property
+    def failed(self) -> list[CheckResult]:
+        return [c for c in self.checks if not c.ok]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"gate": self.gate, "subject": self.subject, "ok": self.ok,
+                "n_checks": len(self.checks), "n_failed": len(self.failed), "stats": self.stats,
+                "checks": [asdict(c) for c in self.checks]}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, default=str)
+
+    def to_text(self) -> str:
+        head = f"gate '{self.gate}' on {self.subject}: " + (
+            f"passed {len(self.checks)} checks" if self.ok else f"{len(self.failed)} of {len(self.checks)} checks failed")
+        lines = [head]
+        for c in self.failed:
+            lines.append(f"  - [{c.table}] {c.check}: {c.detail}")
+            for row in c.bad_rows[:MAX_BAD_ROWS]:
+                lines.append("      " + ", ".join(f"{k}={_short(v)}" for k, v in row.items()))
+            if c.unexpected_count > len(c.bad_rows[:MAX_BAD_ROWS]):
+                lines.append(f"      ... {c.unexpected_count} rows in all")
+        return "\n".join(lines)
+
+
+def _short(v: Any, n: int = 60) -> str:
+    s = repr(v.item() if hasattr(v, "item") else v)
+    return s if len(s) <= n else s[: n - 3] + "..."
+
+
+def gate(report: GateReport) -> GateReport:
+    """Pass the report through if every check held; else raise GateError naming the failed checks and rows."""
+    if not report.ok:
+        raise GateError(report.to_text(), report.to_dict())
+    return report
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# GX plumbing
+_CONTEXT = None
+_COUNTER = itertools.count()
+
+
+def _context():
+    """One ephemeral GX context per process (creating one costs seconds)."""
+    global _CONTEXT
+    if _CONTEXT is None:
+        import great_expectations as gx
+
+        _CONTEXT = gx.get_context(mode="ephemeral")
+        try:
+            from great_expectations.data_context.types.base import ProgressBarsConfig
+
+            _CONTEXT.variables.progress_bars = ProgressBarsConfig(globally=False)
+        except Exception:  # progress bars are cosmetic
+            pass
+    return _CONTEXT
+
+
+def run_suite(df: pd.DataFrame, table: str, expectations: list, key_columns: list[str]) -> list[CheckResult]:
+    """Validate `df` with a GX suite of `expectations`; return one CheckResult per expectation.
+
+    `key_columns` name the bad rows in the report (only those present in df are used)."""
+    import great_expectations as gx
+
+    ctx = _context()
+    uid = f"{table}-{next(_COUNTER)}"
+    asset = ctx.data_sources.add_pandas(f"ds-{uid}").add_dataframe_asset(uid)
+    batch_def = asset.add_batch_definition_whole_dataframe("all")
+    suite = ctx.suites.add(gx.ExpectationSuite(name=f"suite-{uid}"))
+    for e in expectations:
+        suite.add_expectation(e)
+    vd = ctx.validation_definitions.add(gx.ValidationDefinition(name=f"vd-{uid}", data=batch_def, suite=suite))
+    keys = [c for c in key_columns if c in df.columns]
+    fmt = {"result_format": "COMPLETE", "unexpected_index_column_names": keys} if keys else {"result_format": "COMPLETE"}
+    result = vd.run(batch_parameters={"dataframe": df.reset_index(drop=True)}, result_format=fmt)
+    return [_check_from_gx(table, r.to_json_dict(), set(df.columns)) for r in result.results]
+
+
+def _check_from_gx(table: str, r: dict, columns: set[str]) -> CheckResult:
+    cfg = r["expectation_config"]
+    kind, kw = cfg["type"], {k: v for k, v in cfg["kwargs"].items() if k != "batch_id"}
+    res = r.get("result") or {}
+    meta = cfg.get("meta") or {}
+    name = meta.get("check") or f"{kind}({', '.join(f'{k}={v}' for k, v in kw.items())})"
+    col = kw.get("column")
+    if r["success"]:
+        return CheckResult(table, name, True)
+    if col is not None and col not in columns:
+        return CheckResult(table, name, False, f"column '{col}' is missing")
+    exc = (r.get("exception_info") or {})
+    if exc.get("raised_exception"):
+        return CheckResult(table, name, False, f"check could not run: {exc.get('exception_message')}")
+    if kind == "expect_table_columns_to_match_set":
+        observed = set(res.get("observed_value") or [])
+        want = set(kw.get("column_set") or [])
+        parts = []
+        if want - observed:
+            parts.append(f"missing column(s) {sorted(want - observed)}")
+        if observed - want:
+            parts.append(f"unexpected column(s) {sorted(observed - want)}")
+        return CheckResult(table, name, False, "; ".join(parts) or "columns differ")
+    n = int(res.get("unexpected_count") or 0)
+    rows = res.get("unexpected_index_list") or [{col: v} for v in (res.get("partial_unexpected_list") or [])]
+    rows = [{k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()} if isinstance(row, dict)
+            else {"row": row} for row in rows[:MAX_BAD_ROWS]]
+    if n:
+        total = res.get("element_count")
+        detail = f"{n} row(s) of {total} violate it" if total is not None else f"{n} row(s) violate it"
+    else:
+        detail = f"observed {res.get('observed_value')!r}"
+    return CheckResult(table, name, False, detail, n, rows)
+
+
+def _named(expectation, check: str):
+    expectation.meta = {"check": check}
+    return expectation
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# suites
+def step_expectations(max_reward: float, max_text_chars: int, envs: list[str], splits=("train", "val")) -> list:
+    import great_expectations.expectations as E
+
+    ex = [_named(E.ExpectTableColumnsToMatchSet(column_set=list(STEP_COLUMNS), exact_match=True),
+                 "schema: exactly the Step columns")]
+    for c in ("episode_id", "task_id", "env", "t", "state", "action", "next_state", "reward", "done", "success",
+              "valid_action", "source", "split"):
+        ex.append(_named(E.ExpectColumnValuesToNotBeNull(column=c), f"no nulls in '{c}'"))
+    ex += [
+        _named(E.ExpectColumnValuesToBeBetween(column="reward", min_value=0.0, max_value=max_reward),
+               f"reward in [0, {max_reward:g}]"),
+        _named(E.ExpectColumnValuesToBeInSet(column="done", value_set=[True, False]), "'done' is boolean"),
+        _named(E.ExpectColumnValuesToBeInSet(column="success", value_set=[True, False]), "'success' is boolean"),
+        _named(E.ExpectColumnValuesToBeInSet(column="valid_action", value_set=[True, False]),
+               "valid-action flag is boolean"),
+        _named(E.ExpectColumnValuesToBeInSet(column="env", value_set=list(envs)), f"env in {list(envs)}"),
+        _named(E.ExpectColumnValuesToBeInSet(column="source", value_set=["real"]), "seed rows are real"),
+        _named(E.ExpectColumnValuesToBeInSet(column="split", value_set=list(splits)), f"split in {list(splits)}"),
+        _named(E.ExpectColumnValuesToBeBetween(column="t", min_value=0), "t >= 0"),
+        _named(E.ExpectColumnValueLengthsToBeBetween(column="state", min_value=1, max_value=max_text_chars),
+               f"state non-empty and <= {max_text_chars} chars"),
+        _named(E.ExpectColumnValueLengthsToBeBetween(column="next_state", min_value=1, max_value=max_text_chars),
+               f"next_state non-empty and <= {max_text_chars} chars"),
+        _named(E.ExpectColumnValueLengthsToBeBetween(column="action", min_value=0, max_value=max_text_chars),
+               f"action <= {max_text_chars} chars"),
+        _named(E.ExpectCompoundColumnsToBeUnique(column_list=["episode_id", "t"]), "(episode_id, t) unique"),
+    ]
+    return ex
+
+
+def episode_table(steps: pd.DataFrame) -> pd.DataFrame:
+    """One row per episode: terminal-step count, whether the terminal step is the last one, t contiguity,
+    reward consistency (reward 1 exactly on successful steps)."""
+    need = {"episode_id", "t", "done", "reward", "success"}
+    if not need <= set(steps.columns):
+        return pd.DataFrame(columns=["episode_id", "n_terminal", "terminal_is_last", "t_contiguous", "reward_matches_success", "won"])
+    g = steps.sort_values(["episode_id", "t"]).groupby("episode_id", sort=True)
+    done = steps["done"].fillna(False).astype(bool)
+    out = pd.DataFrame({
+        "n_terminal": done.groupby(steps["episode_id"]).sum().astype(int),
+        "terminal_is_last": g["done"].last().fillna(False).astype(bool),
+        "t_contiguous": g["t"].agg(lambda s: list(s) == list(range(len(s)))),
+        "reward_matches_success": (steps["reward"].eq(1.0) == steps["success"].fillna(False).astype(bool))
+        .groupby(steps["episode_id"]).all(),
+        "won": steps["success"].fillna(False).astype(bool).groupby(steps["episode_id"]).any(),
+    })
+    if "policy_version" in steps.columns:
+        out["policy"] = g["policy_version"].first().str.removeprefix("collector:").str.split("-eps").str[0]
+    return out.reset_index()
+
+
+def episode_expectations() -> list:
+    import great_expectations.expectations as E
+
+    return [
+        _named(E.ExpectColumnValuesToBeBetween(column="n_terminal", min_value=1, max_value=1),
+               "exactly one terminal step per episode"),
+        _named(E.ExpectColumnValuesToBeInSet(column="terminal_is_last", value_set=[True]),
+               "the terminal step is the episode's last"),
+        _named(E.ExpectColumnValuesToBeInSet(column="t_contiguous", value_set=[True]), "t runs 0..n-1 in each episode"),
+        _named(E.ExpectColumnValuesToBeInSet(column="reward_matches_success", value_set=[True]),
+               "reward is 1 exactly on the successful step (outcome-only)"),
+    ]
+
+
+def task_split_table(steps: pd.DataFrame, tasks: pd.DataFrame | None) -> pd.DataFrame:
+    """One row per task id: how many distinct splits it appears in (across steps and the task list)."""
+    frames = [f[["task_id", "split"]] for f in (steps, tasks) if f is not None and {"task_id", "split"} <= set(f.columns)]
+    if not frames:
+        return pd.DataFrame({"task_id": [], "n_splits": []})
+    both = pd.concat(frames).dropna()
+    return both.groupby("task_id")["split"].nunique().rename("n_splits").reset_index()
+
+
+def task_expectations(envs: list[str]) -> list:
+    import great_expectations.expectations as E
+
+    return [
+        _named(E.ExpectTableColumnsToMatchSet(column_set=list(TASK_COLUMNS), exact_match=True),
+               "schema: exactly the Task columns"),
+        _named(E.ExpectColumnValuesToBeUnique(column="task_id"), "task_id unique"),
+        _named(E.ExpectColumnValuesToNotBeNull(column="instruction"), "no nulls in 'instruction'"),
+        _named(E.ExpectColumnValuesToBeInSet(column="split", value_set=list(SPLITS)), f"split in {list(SPLITS)}"),
+        _named(E.ExpectColumnValuesToBeInSet(column="env", value_set=list(envs)), f"env in {list(envs)}"),
+    ]
+
+
+def validate_seed_data(steps: pd.DataFrame, tasks: pd.DataFrame | None, env: str, max_reward: float = 1.0,
+                       max_text_chars: int = 20000, min_expert_success: float | None = None) -> GateReport:
+    """The seed-data gate for one env: Step schema and values, per-episode structure, split disjointness by
+    task, task-list schema, and optionally the expert's success rate."""
+    import great_expectations.expectations as E
+
+    report = GateReport("seed_data", f"env '{env}'")
+    report.checks += run_suite(steps, "steps", step_expectations(max_reward, max_text_chars, [env]), ["episode_id", "t"])
+    episodes = episode_table(steps)
+    ep_checks = episode_expectations()
+    if min_expert_success is not None and "policy" in episodes.columns:
+        experts = episodes[episodes["policy"] == "expert"]
+        if len(experts):
+            ep_checks.append(_named(
+                E.ExpectColumnMeanToBeBetween(column="won", min_value=min_expert_success, max_value=1.0),
+                f"expert success rate >= {min_expert_success:g}"))
+            report.checks += run_suite(experts[["episode_id", "won"]], "expert_episodes", ep_checks[-1:], ["episode_id"])
+            ep_checks = ep_checks[:-1]
+    report.checks += run_suite(episodes, "episodes", ep_checks, ["episode_id"])
+    report.checks += run_suite(task_split_table(steps, tasks), "task_splits", [
+        _named(E.ExpectColumnValuesToBeBetween(column="n_splits", min_value=1, max_value=1),
+               "splits are disjoint by task (each task in one split)")], ["task_id"])
+    if tasks is not None:
+        report.checks += run_suite(tasks, "tasks", task_expectations([env]), ["task_id"])
+        if "task_id" in tasks.columns and "task_id" in steps.columns:
+            unknown = sorted(set(steps["task_id"].dropna()) - set(tasks["task_id"].dropna()))
+            report.checks.append(CheckResult("steps", "every step's task is in the task list", not unknown,
+                                             f"{len(unknown)} task id(s) not in tasks.parquet" if unknown else "",
+                                             len(unknown), [{"task_id": t} for t in unknown[:MAX_BAD_ROWS]]))
+    report.stats = {"rows": int(len(steps)), "episodes": int(len(episodes)),
+                    "tasks": int(len(tasks)) if tasks is not None else 0}
+    return report

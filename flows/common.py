@@ -1,0 +1,39 @@
+"""Shared flow helpers: CLI arguments -> resolved config, the tracker, project paths."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from dreamgym.config import DreamGymConfig, load_config
+from dreamgym.tracking import Tracker, make_tracker
+
+# no telemetry calls from an offline machine (they only fail and log errors)
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+
+def config_from_args(description: str, argv: list[str] | None = None, extra=None) -> tuple[DreamGymConfig, argparse.Namespace]:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
+    p.add_argument("--preset", default=None, help="named overlay, e.g. tiny")
+    p.add_argument("-S", "--set", dest="overrides", action="append", default=[], help="override key.path=value")
+    if extra:
+        extra(p)
+    args = p.parse_args(argv)
+    return load_config(args.params, args.preset, args.overrides), args
+
+
+def tracker_for(cfg: DreamGymConfig, root: Path) -> Tracker:
+    """The run's tracker; relative sqlite/artifact paths are taken relative to the project root."""
+    uri = cfg.tracking.tracking_uri
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        db = (root / uri.removeprefix("sqlite:///")).resolve()
+        db.parent.mkdir(parents=True, exist_ok=True)
+        uri = f"sqlite:///{db}"
+    art = cfg.tracking.artifact_location
+    if "://" not in art:
+        art = str((root / art).resolve())
+    return make_tracker(cfg.tracking.enabled, uri, cfg.experiment_name, art)
