@@ -57,7 +57,8 @@ class SeedDataConfig(_Strict):
         description="share of episodes per collection policy (expert / noisy expert / random)")
     noise_eps: float = Field(0.3, ge=0.0, le=1.0, description="noisy expert: probability of a random action")
     val_fraction: float = Field(0.2, ge=0.0, lt=1.0, description="share of episodes run on val tasks (rest: train)")
-    episodes_per_task: int = Field(1, ge=1, description="episodes collected per task (different policies)")
+    episodes_per_task: dict[str, int] = Field(
+        default_factory=dict, description="per env: episodes run on each task (default 1; >1 replays a task with other policies)")
     n_test_tasks: int = Field(100, ge=0, description="held-out test tasks listed in tasks.parquet (no steps)")
 
     @field_validator("policy_mix")
@@ -72,10 +73,14 @@ class SeedDataConfig(_Strict):
         missing = [e for e in self.envs if e not in self.episodes]
         if missing:
             raise ValueError(f"seed_data.episodes has no count for env(s) {missing}; add e.g. `{missing[0]}: 100`")
-        bad = {e: n for e, n in self.episodes.items() if n < 1}
+        bad = {e: n for e, n in {**self.episodes, **self.episodes_per_task}.items() if n < 1}
         if bad:
-            raise ValueError(f"seed_data.episodes must be >= 1, got {bad}")
+            raise ValueError(f"seed_data.episodes and episodes_per_task must be >= 1, got {bad}")
         return self
+
+    def per_task(self, env: str) -> int:
+        """Episodes run on each task of `env`."""
+        return self.episodes_per_task.get(env, 1)
 
 
 class QualityConfig(_Strict):

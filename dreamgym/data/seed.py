@@ -18,7 +18,7 @@ from dreamgym.envs.base import TextEnv
 
 def collect_seed(env: TextEnv, n_episodes: int, cfg: SeedDataConfig, seed: int,
                  progress: Callable[[int], None] | None = None) -> tuple[list[Step], list[Task]]:
-    plans = plan_episodes(env, n_episodes, cfg.policy_mix, cfg.val_fraction, cfg.episodes_per_task, seed)
+    plans = plan_episodes(env, n_episodes, cfg.policy_mix, cfg.val_fraction, cfg.per_task(env.name), seed)
     steps = collect(env, plans, seed, cfg.noise_eps, progress)
     tasks: dict[str, Task] = {}
     for p in plans:

@@ -37,6 +37,7 @@ from dreamgym.envs._babyai_view import (
 )
 from dreamgym.envs.base import TextEnv, check_split
 from dreamgym.envs.registry import register_env
+from dreamgym.errors import ConfigError
 
 DEFAULT_LEVELS = (
     "GoToRedBallNoDists",
@@ -95,20 +96,20 @@ class BabyAIEnv(TextEnv):
         if isinstance(levels, str):
             levels = [levels]
         if not levels:
-            raise ValueError("babyai: `levels` must name at least one BabyAI level")
+            raise ConfigError("babyai: `levels` must name at least one BabyAI level")
         import gymnasium as gym
         import minigrid  # noqa: F401  (registers the BabyAI-* ids)
 
         self.levels = [level_id(lv) for lv in levels]
         for lv in self.levels:
             if lv not in gym.registry:
-                raise ValueError(f"babyai: unknown level '{lv}' (see gymnasium ids starting with 'BabyAI-')")
+                raise ConfigError(f"babyai: unknown level '{lv}' (see gymnasium ids starting with 'BabyAI-')")
         self._offsets = {"train": int(train_seed_offset), "val": int(val_seed_offset), "test": int(test_seed_offset)}
         self._sizes = {"train": int(train_size), "val": int(val_size), "test": int(test_size)}
         spans = sorted((self._offsets[s], self._offsets[s] + self._sizes[s], s) for s in SPLITS)
         for (_a0, a1, sa), (b0, _b1, sb) in zip(spans, spans[1:], strict=False):
             if b0 < a1:
-                raise ValueError(f"babyai: seed ranges of splits '{sa}' and '{sb}' overlap; fix the offsets/sizes")
+                raise ConfigError(f"babyai: seed ranges of splits '{sa}' and '{sb}' overlap; fix the offsets/sizes")
         self._envs: dict[tuple[str, str], Any] = {}
         self._missions: dict[tuple[str, int], str] = {}
         self._gym = None

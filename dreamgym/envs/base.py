@@ -21,7 +21,7 @@ from abc import ABC, abstractmethod
 from typing import Any, ClassVar, NamedTuple
 
 from dreamgym.data.schema import SPLITS, Task
-from dreamgym.errors import DreamGymError, UnknownNameError
+from dreamgym.errors import ConfigError, DreamGymError, UnknownNameError
 
 
 class StepResult(NamedTuple):
@@ -51,7 +51,7 @@ class TextEnv(ABC):
 
     def __init__(self, max_steps: int = 50):
         if max_steps < 1:
-            raise ValueError(f"max_steps must be >= 1, got {max_steps}")
+            raise ConfigError(f"max_steps must be >= 1, got {max_steps}")
         self.max_steps = max_steps
         self.task: Task | None = None
         self.t = 0
@@ -110,6 +110,7 @@ class TextEnv(ABC):
 
     def close(self) -> None:
         """Release external resources (JVM, game files). Safe to call twice."""
+        return None
 
     def __enter__(self):
         return self

@@ -34,7 +34,7 @@ from dreamgym.data.schema import Task
 from dreamgym.envs import _textcraft_core as core
 from dreamgym.envs.base import TextEnv, check_split
 from dreamgym.envs.registry import register_env
-from dreamgym.errors import DreamGymError
+from dreamgym.errors import ConfigError, DreamGymError
 
 MAX_PLAN_LEN = 40  # goals whose expert plan from an empty inventory is longer are not listed
 _SPLIT_CUTS = (("train", 70), ("val", 85), ("test", 100))
@@ -73,7 +73,7 @@ class TextCraftEnv(TextEnv):
     def __init__(self, max_steps: int = 40, seeds_per_goal: int = 10, show_inventory: bool = True):
         super().__init__(max_steps=max_steps)
         if seeds_per_goal < 1:
-            raise ValueError(f"seeds_per_goal must be >= 1, got {seeds_per_goal}")
+            raise ConfigError(f"seeds_per_goal must be >= 1, got {seeds_per_goal}")
         self.seeds_per_goal = seeds_per_goal
         self.show_inventory = show_inventory
         self._env: core.DeterministicTextCraft | None = None
