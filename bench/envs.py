@@ -2,7 +2,7 @@
 
 For each env (each in its own process, so peak memory is its own): reset cost, step throughput when the agent
 does not ask for the valid actions and when it asks after every step (the list is what some agents need),
-and the peak resident memory of the process and its children (ScienceWorld's JVM is a child).
+the expert's success rate on the same val tasks, and the peak resident memory of the process and its children (ScienceWorld's JVM is a child).
 Actions replay the noisy expert's choices recorded in a first pass, so both timed passes do the same work.
 
     python bench/envs.py            # full run (~ a few minutes)
@@ -75,6 +75,17 @@ def worker(env_name: str, n_tasks: int, params: str) -> dict:
     env = make_env(env_name, **kwargs)
     tasks = env.list_tasks("val", n=n_tasks)
     startup = time.perf_counter() - t0
+    # pass 0: the expert alone on the val tasks (the acceptance figure: success rate on 50 val tasks)
+    won, lengths = 0, []
+    for task in tasks:
+        env.reset(task)
+        done, info, n = False, {}, 0
+        while not done:
+            a = env.expert_action()
+            _, _, done, info = env.step(a if a is not None else "")
+            n += 1
+        won += bool(info.get("success"))
+        lengths.append(n)
     # pass 1: record noisy-expert action sequences (also warms caches, e.g. generated games)
     plans = []
     for i, task in enumerate(tasks):
@@ -108,7 +119,8 @@ def worker(env_name: str, n_tasks: int, params: str) -> dict:
     r1, s1 = timed(True)
     env.close()
     return {
-        "tasks": len(plans), "steps": n_steps, "startup_s": round(startup, 3),
+        "tasks": len(plans), "expert_success_rate": round(won / len(tasks), 4),
+        "expert_mean_steps": round(sum(lengths) / len(lengths), 2), "steps": n_steps, "startup_s": round(startup, 3),
         "reset_ms": round(1000 * r0 / len(plans), 3),
         "steps_per_s": round(n_steps / s0, 1),
         "steps_per_s_with_actions": round(n_steps / s1, 1) if env.has_action_list else None,

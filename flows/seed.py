@@ -83,7 +83,7 @@ def version(root: str, data_dir: str, remote: str, push: bool) -> str:
     return md5
 
 
-@flow(name="seed", log_prints=True)
+@flow(name="seed", log_prints=False)
 def seed_flow(cfg: DreamGymConfig, root: str = ".", import_dir: str | None = None, force: bool = False,
               validate_only: bool = False) -> dict:
     """Collect (or import), gate, version and log the seed trajectories. Returns the metrics."""
