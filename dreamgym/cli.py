@@ -18,6 +18,8 @@ import typer
 
 from dreamgym.errors import DreamGymError
 
+MAX_SHOWN_ACTIONS = 40  # `play` lists at most this many valid actions unless asked (/actions)
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   pretty_exceptions_enable=False, help=__doc__.splitlines()[0])
 
@@ -117,7 +119,7 @@ def play(env: Annotated[str, typer.Argument(help="env name")],
          params: ParamsOpt = Path("params.yaml"), preset: PresetOpt = None, overrides: SetOpt = None) -> None:
     """Play ENV in the terminal: see the observation and the valid actions, type an action (or its number).
 
-    Commands: /expert (the oracle's next action), /random, /reset, /quit."""
+    Commands: /expert (the oracle's next action), /random, /actions (list all valid actions), /reset, /quit."""
     from dreamgym.envs import make_env
     from dreamgym.envs.registry import get_env_class
 
@@ -129,11 +131,14 @@ def play(env: Annotated[str, typer.Argument(help="env name")],
         rng = random.Random(0)
         obs = e.reset(task)
         typer.echo(f"[{task.task_id}]\nYour goal: {task.instruction}\n\n{obs}")
-        total, done = 0.0, False
+        total, done, show_all = 0.0, False, False
         while True:
             acts = e.available_actions()
             if acts:
-                typer.echo("Available actions: " + "  ".join(f"[{i}] {a}" for i, a in enumerate(acts)))
+                shown = acts if show_all else acts[:MAX_SHOWN_ACTIONS]
+                more = f"  ... {len(acts) - len(shown)} more (/actions lists all)" if len(shown) < len(acts) else ""
+                typer.echo("Available actions: " + "  ".join(f"[{i}] {a}" for i, a in enumerate(shown)) + more)
+            show_all = False
             try:
                 line = input(f"step {e.t}> ").strip()
             except EOFError:
@@ -141,6 +146,9 @@ def play(env: Annotated[str, typer.Argument(help="env name")],
                 break
             if line in ("/quit", "/q"):
                 break
+            if line == "/actions":
+                show_all = True
+                continue
             if line == "/reset":
                 obs, total, done = e.reset(task), 0.0, False
                 typer.echo(obs)

@@ -90,6 +90,30 @@ class QualityConfig(_Strict):
         default_factory=dict, description="per env: lowest expert success rate the seed gate accepts")
 
 
+class BufferIndexConfig(_Strict):
+    threshold_rows: int = Field(50_000, ge=1, description="build an ANN index once the table holds this many rows (flat search below)")
+    num_partitions: int | None = Field(None, ge=1, description="IVF partitions; None: about sqrt(rows)")
+    num_sub_vectors: int | None = Field(None, ge=1, description="PQ sub-vectors; None: dim / 8")
+    nprobes: int = Field(20, ge=1, description="IVF partitions searched per query")
+    refine_factor: int | None = Field(10, ge=1, description="re-rank k * refine_factor PQ candidates with exact distances")
+
+
+class BufferRetentionConfig(_Strict):
+    keep_versions: int = Field(5, ge=1, description="untagged table versions kept by cleanup (tagged ones are always kept)")
+    compact_every: int = Field(20, ge=1, description="compact small fragments after this many add() batches")
+
+
+class BufferConfig(_Strict):
+    uri: str = Field("artifacts/buffer", description="LanceDB URI: a local dir (default) or any LanceDB URI (s3://, db://)")
+    table: str = Field("transitions", description="table name inside the database")
+    embedder: str = Field("minilm", description="embedder registry name (minilm: all-MiniLM-L6-v2, 384-d, offline; hashing: fast n-gram hashing)")
+    embedder_kwargs: dict[str, Any] = Field(default_factory=dict, description="constructor kwargs of the embedder")
+    batch_size: int = Field(1024, ge=1, description="rows per add() commit (each batch is one atomic Lance commit)")
+    k: int = Field(4, ge=0, description="transitions retrieved per (state, action) query")
+    index: BufferIndexConfig = Field(default_factory=BufferIndexConfig)
+    retention: BufferRetentionConfig = Field(default_factory=BufferRetentionConfig)
+
+
 class DvcConfig(_Strict):
     remote: str = Field("local", description="DVC remote name that `dvc push` uses")
     push: bool = Field(True, description="push the seed data to the remote after `dvc add`")
@@ -104,6 +128,7 @@ class DreamGymConfig(_Strict):
     envs: dict[str, dict[str, Any]] = Field(default_factory=dict, description="per env: constructor kwargs")
     seed_data: SeedDataConfig = Field(default_factory=SeedDataConfig)
     quality: QualityConfig = Field(default_factory=QualityConfig)
+    buffer: BufferConfig = Field(default_factory=BufferConfig)
     dvc: DvcConfig = Field(default_factory=DvcConfig)
 
     @model_validator(mode="after")

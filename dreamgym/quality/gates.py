@@ -285,3 +285,35 @@ def validate_seed_data(steps: pd.DataFrame, tasks: pd.DataFrame | None, env: str
     report.stats = {"rows": int(len(steps)), "episodes": int(len(episodes)),
                     "tasks": int(len(tasks)) if tasks is not None else 0}
     return report
+
+
+def validate_buffer_rows(steps: pd.DataFrame, max_reward: float = 1.0, max_text_chars: int = 20000,
+                         subject: str = "rows entering the replay buffer") -> GateReport:
+    """The gate on what enters the replay buffer (real or synthetic Step rows): the Step schema, no nulls in
+    the key fields, non-empty bounded states, reward in range, known sources, the model version on synthetic rows."""
+    import great_expectations.expectations as E
+
+    ex = [_named(E.ExpectTableColumnsToMatchSet(column_set=list(STEP_COLUMNS), exact_match=True),
+                 "schema: exactly the Step columns")]
+    for c in ("episode_id", "task_id", "env", "t", "state", "action", "next_state", "reward", "done", "source"):
+        ex.append(_named(E.ExpectColumnValuesToNotBeNull(column=c), f"no nulls in '{c}'"))
+    ex += [
+        _named(E.ExpectColumnValuesToBeBetween(column="reward", min_value=0.0, max_value=max_reward),
+               f"reward in [0, {max_reward:g}]"),
+        _named(E.ExpectColumnValueLengthsToBeBetween(column="state", min_value=1, max_value=max_text_chars),
+               f"state non-empty and <= {max_text_chars} chars"),
+        _named(E.ExpectColumnValueLengthsToBeBetween(column="next_state", min_value=1, max_value=max_text_chars),
+               f"next_state non-empty and <= {max_text_chars} chars"),
+        _named(E.ExpectColumnValuesToBeInSet(column="source", value_set=["real", "synthetic"]),
+               "source is real or synthetic"),
+    ]
+    report = GateReport("buffer_rows", subject)
+    report.checks += run_suite(steps, "steps", ex, ["episode_id", "t"])
+    if {"source", "model_version"} <= set(steps.columns):
+        synth = steps[steps["source"] == "synthetic"]
+        bad = synth[synth["model_version"].fillna("").eq("")]
+        report.checks.append(CheckResult("steps", "synthetic rows carry the experience-model version", bad.empty,
+                                         f"{len(bad)} synthetic row(s) without model_version" if len(bad) else "",
+                                         len(bad), bad[["episode_id", "t"]].head(MAX_BAD_ROWS).to_dict("records")))
+    report.stats = {"rows": int(len(steps))}
+    return report

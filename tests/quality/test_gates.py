@@ -76,3 +76,16 @@ def test_expert_success_threshold(good_steps, good_tasks):
     assert validate_seed_data(steps, tasks, "toy", min_expert_success=0.9).ok  # both expert episodes won
     steps.loc[steps.episode_id == "e0", ["reward", "success"]] = [0.0, False]
     assert "expert success rate >= 0.9" in validate_seed_data(steps, tasks, "toy", min_expert_success=0.9).to_text()
+
+
+def test_buffer_gate(good_steps):
+    from dreamgym.quality import validate_buffer_rows
+
+    steps = io.steps_table(good_steps).to_pandas()
+    assert validate_buffer_rows(steps).ok
+    steps.loc[0, "state"] = ""
+    steps.loc[1, "source"] = "synthetic"  # no model_version
+    steps.loc[2, "reward"] = -1.0
+    text = validate_buffer_rows(steps).to_text()
+    assert "state non-empty" in text and "reward in [0, 1]" in text
+    assert "synthetic rows carry the experience-model version" in text
