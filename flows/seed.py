@@ -22,7 +22,7 @@ from prefect import flow, get_run_logger, task
 
 from dreamgym.config import DreamGymConfig
 from dreamgym.data import io
-from dreamgym.data.seed import collect_seed, seed_summary
+from dreamgym.data.seed import collect_seed, seed_summary, success_figure
 from dreamgym.envs import make_env
 from dreamgym.errors import DreamGymError, GateError
 from dreamgym.quality import validate_seed_data
@@ -138,6 +138,7 @@ def _report(cfg, tracker, rootp: Path, folder: str, reports: dict) -> dict:
     metrics["gate/seed_data/failed"] = float(sum(r["n_failed"] for r in reports.values()))
     tracker.log_metrics(metrics)
     tracker.log_dict({"reports": reports}, "gate/seed_data_report.json")
+    tracker.log_figure(success_figure(metrics), "plots/seed_success.png")
     out = rootp / cfg.paths.artifacts_dir / "seed"
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))

@@ -48,3 +48,27 @@ def seed_summary(steps: pd.DataFrame, env: str) -> dict[str, float]:
     for split, g in ep.groupby("split"):
         m[f"data/{env}/episodes/{split}"] = float(len(g))
     return m
+
+
+def success_figure(metrics: dict[str, float]):
+    """A bar chart of seed success rate per env and collection policy (from seed_summary metrics)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    envs = sorted({k.split("/")[1] for k in metrics if k.startswith("data/") and "/success_rate/" in k})
+    policies = ["expert", "noisy", "random"]
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    width = 0.8 / len(policies)
+    for j, pol in enumerate(policies):
+        vals = [metrics.get(f"data/{e}/success_rate/{pol}", 0.0) for e in envs]
+        bars = ax.bar([i + j * width for i in range(len(envs))], vals, width, label=pol)
+        ax.bar_label(bars, fmt="%.2f", fontsize=7)
+    ax.set_xticks([i + width for i in range(len(envs))], envs)
+    ax.set_ylim(0, 1.3)
+    ax.set_ylabel("episode success rate")
+    ax.set_title("Seed trajectories: success by env and collection policy")
+    ax.legend(fontsize=8, loc="upper center", ncol=3, frameon=False)
+    fig.tight_layout()
+    return fig

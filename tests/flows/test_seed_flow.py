@@ -75,6 +75,8 @@ def test_flow_collects_gates_versions_and_logs(seeded):
     assert names == {f"seed-{e}" for e in cfg.seed_data.envs}
     arts = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id, "gate")}
     assert "gate/seed_data_report.json" in arts
+    plots = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id, "plots")}
+    assert "plots/seed_success.png" in plots
     assert (repo / "artifacts" / "seed" / "metrics.json").is_file()
 
 
