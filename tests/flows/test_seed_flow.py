@@ -4,56 +4,16 @@ MLflow store, real envs at the tiny preset; and the gate stopping corrupted data
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 import mlflow
 import pyarrow.parquet as pq
 import pytest
+from flowutil import cache_files, runs
 
-from dreamgym.config import load_config
 from dreamgym.errors import GateError
 from flows import _dvc
 from flows.seed import seed_flow
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def make_repo(tmp: Path) -> Path:
-    repo = tmp / "repo"
-    repo.mkdir()
-    shutil.copy(ROOT / "params.yaml", repo / "params.yaml")
-    run = lambda *c: subprocess.run(c, cwd=repo, check=True, capture_output=True)  # noqa: E731
-    run("git", "init", "-q")
-    _dvc.dvc(repo, "init", "-q")
-    _dvc.dvc(repo, "remote", "add", "-d", "local", str(tmp / "remote"))
-    return repo
-
-
-def cfg_for(repo: Path, tmp: Path, *overrides: str):
-    return load_config(repo / "params.yaml", preset="tiny", overrides=[
-        f"tracking.tracking_uri=sqlite:///{tmp / 'mlflow.db'}", f"tracking.artifact_location={tmp / 'mlartifacts'}",
-        *overrides])
-
-
-def cache_files(repo: Path) -> set[str]:
-    cache = repo / ".dvc" / "cache"
-    return {str(p.relative_to(cache)) for p in cache.rglob("*") if p.is_file()} if cache.exists() else set()
-
-
-def runs(tmp: Path):
-    mlflow.set_tracking_uri(f"sqlite:///{tmp / 'mlflow.db'}")
-    return mlflow.search_runs(experiment_names=["dreamgym"], output_format="list")
-
-
-@pytest.fixture(scope="module")
-def seeded(tmp_path_factory):
-    """One real run of the seed flow over all four envs at the tiny preset."""
-    tmp = tmp_path_factory.mktemp("seed")
-    repo = make_repo(tmp)
-    cfg = cfg_for(repo, tmp)
-    metrics = seed_flow(cfg, root=str(repo))
-    return tmp, repo, cfg, metrics
 
 
 def test_flow_collects_gates_versions_and_logs(seeded):
@@ -66,7 +26,7 @@ def test_flow_collects_gates_versions_and_logs(seeded):
     md5 = _dvc.tracked_md5(repo)
     assert md5 and md5.endswith(".dir") and _dvc.status_clean(repo)
     assert any((tmp / "remote").rglob("*")), "dvc push wrote nothing to the remote"
-    (run,) = runs(tmp)
+    run = [r for r in runs(tmp) if r.info.run_name == "seed"][-1]  # the fixture's run (oldest first-stage run)
     assert run.info.status == "FINISHED"
     assert run.data.tags["gate"] == "passed" and run.data.tags["data.dvc_md5"] == md5
     assert run.data.params["seed_data.noise_eps"] == str(cfg.seed_data.noise_eps)
