@@ -8,6 +8,7 @@ export PATH := $(BIN):$(PATH)
 export OMP_NUM_THREADS ?= 2
 export GX_ANALYTICS_ENABLED := False
 export TOKENIZERS_PARALLELISM := false
+export LANCEDB_LOG ?= error
 PYTEST_ARGS ?=
 
 .PHONY: setup run test lint bench clean

@@ -59,6 +59,14 @@ class Tracker:
     def log_dataset(self, df, name: str, source: str, digest: str | None = None, context: str = "training") -> None: ...
     def log_figure(self, figure, artifact_file: str) -> None: ...
 
+    def log_buffer_snapshot(self, info: Mapping[str, Any]) -> None:
+        """Record a replay-buffer snapshot (a SnapshotInfo.to_dict()): tags naming the exact buffer state this
+        run used (uri, table, Lance version, tag, digest) and the full record as an artifact."""
+        tag = info.get("tag") or f"v{info['version']}"
+        self.set_tags({"buffer.uri": info["uri"], "buffer.table": info["table"], "buffer.version": info["version"],
+                       "buffer.tag": tag, "buffer.digest": info["digest"]})
+        self.log_dict(dict(info), f"buffer/snapshot-{tag}.json")
+
 
 class MlflowTracker(Tracker):
     """Tracker over MLflow. One experiment per pipeline; `run()` opens a run, nested inside an open one if asked."""

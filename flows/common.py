@@ -13,6 +13,7 @@ from dreamgym.tracking import Tracker, make_tracker
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("LANCEDB_LOG", "error")  # k-means on small tables warns once per iteration
 
 
 def config_from_args(description: str, argv: list[str] | None = None, extra=None) -> tuple[DreamGymConfig, argparse.Namespace]:

@@ -1,0 +1,683 @@
+"""The experience replay buffer: Step rows + their embeddings in one LanceDB table, versioned by Lance.
+
+    buf = ReplayBuffer("artifacts/buffer", "transitions", make_embedder("minilm"))
+    buf.seed(real_steps_df)                        # the offline real trajectories (once)
+    buf.add(synthetic_steps)                       # batches of batch_size rows, one atomic Lance commit each
+    buf.search(state, action, k=4, env="babyai", exclude_episode=ep)   # most similar past transitions
+    buf.sample(256, seed=0, source="synthetic")    # uniform, reproducible training rows
+    info = buf.snapshot("iter-3")                  # pin this version (a Lance tag); info.digest names the content
+    old = buf.checkout("iter-3")                   # read-only view; stays readable while the head moves
+
+Rows hold the STEP_SCHEMA columns, `row_key` (a content key: blake2b of the Step fields, equal for equal
+transitions; it is what digests and sampling order are computed from), `batch_id` (one id per commit, so a
+reader can check that batches are whole) and `vector` (fixed-size float32 list: the embedding of
+transition_text(state, action), unit norm). The table records the embedder signature in its schema metadata
+and refuses an embedder of another vector space.
+
+Search is by cosine similarity, filters are Lance prefilters. It is exact (flat) until the table holds
+`index.threshold_rows` rows; then add() builds an IVF-PQ index (cosine) and searches probe `nprobes` partitions
+and re-rank `k * refine_factor` candidates exactly. Rows added after the build are searched exactly until
+apply_retention() folds them into the index.
+
+Concurrency: several processes may add() to one table at once; Lance commits are optimistic, appends never
+conflict, and each batch is one commit, so no row is lost and no reader sees part of a batch (a writer killed
+mid-batch leaves only unreferenced files, which cleanup removes once they are 7 days old). Readers see
+other processes' commits on their next call (read_consistency_interval=0 by default).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from dreamgym.buffer.embedders import TRANSITION_TEXT_VERSION, Embedder, make_embedder, transition_text
+from dreamgym.config import BufferConfig, BufferIndexConfig, BufferRetentionConfig
+from dreamgym.data.schema import STEP_COLUMNS, STEP_SCHEMA, STEP_SOURCES, Step
+from dreamgym.errors import DreamGymError
+
+VECTOR = "vector"
+ROW_KEY = "row_key"
+BATCH_ID = "batch_id"
+#: columns returned by search() / sample(): the Step fields and the content key
+RESULT_COLUMNS = [*STEP_COLUMNS, ROW_KEY]
+_META_EMBEDDER = b"dreamgym.embedder"
+_META_TEXT = b"dreamgym.transition_text"
+#: PQ codebooks have 2**8 centroids: fewer rows cannot train an IVF-PQ index
+MIN_INDEX_ROWS = 256
+#: optimize() always runs a cleanup pass; this age prunes nothing (used for compaction-only passes)
+_NO_PRUNE = timedelta(days=365 * 100)
+#: prune only below a gap of at least this much between consecutive versions (Lance prunes by commit time, and
+#: its clock reading happens a little after ours)
+_PRUNE_GAP = timedelta(milliseconds=100)
+_TAG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+StepsLike = pd.DataFrame | pa.Table | Sequence[Step] | Sequence[Mapping[str, Any]]
+
+
+def buffer_schema(dim: int, signature: str = "") -> pa.Schema:
+    """Arrow schema of the buffer table: STEP_SCHEMA + row_key + batch_id + vector (fixed_size_list<float32>[dim])."""
+    fields = [*STEP_SCHEMA, pa.field(ROW_KEY, pa.string()), pa.field(BATCH_ID, pa.string()),
+              pa.field(VECTOR, pa.list_(pa.float32(), dim))]
+    meta = {_META_EMBEDDER: signature.encode(), _META_TEXT: TRANSITION_TEXT_VERSION.encode()} if signature else None
+    return pa.schema(fields, metadata=meta)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# validation: anything Step-like -> a pa.Table with exactly STEP_SCHEMA, or a DreamGymError naming the column
+def _type_ok(actual: pa.DataType, target: pa.DataType) -> bool:
+    t = pa.types
+    if t.is_null(actual):
+        return True  # an all-null column: reported as nulls below
+    if t.is_string(target):
+        return t.is_string(actual) or t.is_large_string(actual) or t.is_string_view(actual)
+    if t.is_integer(target):
+        return t.is_integer(actual)
+    if t.is_floating(target):
+        return t.is_floating(actual) or t.is_integer(actual)
+    if t.is_boolean(target):
+        return t.is_boolean(actual)
+    return actual == target
+
+
+def _column_array(name: str, values: Any) -> pa.Array:
+    try:
+        if isinstance(values, pd.Series):
+            return pa.Array.from_pandas(values)
+        if isinstance(values, pa.ChunkedArray):
+            return values.combine_chunks()
+        return pa.array(values, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as e:
+        raise DreamGymError(f"column '{name}': values of mixed or unsupported types ({e})") from None
+
+
+def to_step_table(steps: StepsLike) -> pa.Table:
+    """Validate Step rows and return them as a pa.Table with exactly STEP_SCHEMA (n rows, extra columns dropped).
+
+    Accepts a DataFrame, a pa.Table, a list of Step, or a list of dicts. Raises DreamGymError naming the first
+    missing column, the first column of a wrong type, nulls (with their row positions), or an unknown `source`.
+    """
+    if isinstance(steps, pd.DataFrame):
+        columns = {c: steps[c] for c in steps.columns}
+    elif isinstance(steps, pa.Table):
+        columns = {c: steps.column(c) for c in steps.column_names}
+    else:
+        rows = list(steps)
+        if rows and isinstance(rows[0], Step):
+            if not all(isinstance(r, Step) for r in rows):
+                raise DreamGymError("steps: a list mixing Step objects and other values")
+            rows = [r.to_row() for r in rows]
+        for i, r in enumerate(rows):
+            if not isinstance(r, Mapping):
+                raise DreamGymError(f"steps[{i}] is a {type(r).__name__}; expected a Step or a dict of Step fields")
+            missing = [c for c in STEP_COLUMNS if c not in r]
+            if missing:
+                raise DreamGymError(f"steps[{i}] has no column(s) {missing}; a Step row needs {list(STEP_COLUMNS)}")
+        columns = {c: [r[c] for r in rows] for c in STEP_COLUMNS} if rows else {c: [] for c in STEP_COLUMNS}
+    missing = [c for c in STEP_COLUMNS if c not in columns]
+    if missing:
+        raise DreamGymError(f"missing column(s) {missing}; a Step row needs {list(STEP_COLUMNS)}")
+    arrays = []
+    for f in STEP_SCHEMA:
+        arr = _column_array(f.name, columns[f.name])
+        if len(arr) and not _type_ok(arr.type, f.type):
+            raise DreamGymError(f"column '{f.name}' has type {arr.type}; expected {f.type}")
+        if arr.null_count:
+            bad = np.flatnonzero(arr.is_null().to_numpy(zero_copy_only=False))[:5].tolist()
+            raise DreamGymError(f"column '{f.name}' has {arr.null_count} null value(s), first at row(s) {bad}")
+        arrays.append(arr.cast(f.type) if arr.type != f.type else arr)
+    table = pa.Table.from_arrays(arrays, schema=STEP_SCHEMA)
+    bad_src = sorted(set(table.column("source").to_pylist()) - set(STEP_SOURCES))
+    if bad_src:
+        raise DreamGymError(f"column 'source' holds {bad_src}; allowed: {list(STEP_SOURCES)}")
+    return table
+
+
+def row_keys(table: pa.Table) -> list[str]:
+    """Content key of each Step row of `table` (STEP_SCHEMA): blake2b-128 hex over its fields, in column order."""
+    cols = [table.column(c).to_pylist() for c in STEP_COLUMNS]
+    return [hashlib.blake2b("\x1f".join(map(repr, vals)).encode("utf-8"), digest_size=16).hexdigest()
+            for vals in zip(*cols, strict=True)]
+
+
+def _sql(value: str) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _in_or_eq(column: str, value: str | Sequence[str]) -> str:
+    if isinstance(value, str):
+        return f"{column} = {_sql(value)}"
+    values = list(value)
+    if not values:
+        return "false"
+    return f"{column} IN ({', '.join(_sql(v) for v in values)})"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SnapshotInfo:
+    """A pinned version of the buffer: where it is, its Lance version and tag, its size and content digest.
+
+    `digest` is sha256 over the sorted row keys (content keys, with multiplicity): equal for equal content,
+    whatever the physical layout, commit order or compaction.
+    """
+
+    uri: str
+    table: str
+    version: int
+    tag: str | None
+    rows: int
+    rows_by_source: dict[str, int]
+    digest: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (for JSON / tracker artifacts)."""
+        return asdict(self)
+
+
+@dataclass
+class BufferStats:
+    """Row counts of one buffer version.
+
+    `table` is a DataFrame with columns env, source, iteration, rows (one row per combination present).
+    """
+
+    rows: int
+    version: int
+    indexed_rows: int
+    unindexed_rows: int
+    fragments: int
+    by_source: dict[str, int]
+    by_env: dict[str, int]
+    table: pd.DataFrame = field(repr=False)
+
+    def nested(self) -> dict[str, dict[str, dict[int, int]]]:
+        """{env: {source: {iteration: rows}}}."""
+        out: dict[str, dict[str, dict[int, int]]] = {}
+        for r in self.table.itertuples(index=False):
+            out.setdefault(r.env, {}).setdefault(r.source, {})[int(r.iteration)] = int(r.rows)
+        return out
+
+    def metrics(self) -> dict[str, float]:
+        """Tracker metrics: buffer/rows, buffer/rows/<source>, buffer/rows/<env>/<source>, buffer/fragments."""
+        m: dict[str, float] = {"buffer/rows": self.rows, "buffer/fragments": self.fragments,
+                               "buffer/indexed_rows": self.indexed_rows}
+        m.update({f"buffer/rows/{s}": n for s, n in self.by_source.items()})
+        for env, by_src in self.nested().items():
+            for src, by_it in by_src.items():
+                m[f"buffer/rows/{env}/{src}"] = sum(by_it.values())
+        return m
+
+
+@dataclass(frozen=True)
+class RetentionReport:
+    """What apply_retention() did: versions before/after, versions pruned, fragments before/after."""
+
+    versions_before: int
+    versions_after: int
+    pruned: int
+    fragments_before: int
+    fragments_after: int
+    kept_tags: dict[str, int]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+class ReplayBuffer:
+    """The replay buffer over one LanceDB table (see the module docstring).
+
+    `uri`: a local directory or any LanceDB URI; `table`: the table name (created if absent);
+    `embedder`: an Embedder (its signature must match the table's); `index_cfg`, `retention`: the
+    params.yaml knobs; `batch_size`: rows per add() commit; `read_consistency_interval`: seconds after which a
+    read re-checks for other processes' commits (0: every read; None: never, i.e. this handle's view only).
+    Takes objects only (never reads env vars or params files); `from_config` builds one from BufferConfig.
+    """
+
+    def __init__(self, uri: str | Path, table: str = "transitions", embedder: Embedder | None = None, *,
+                 index_cfg: BufferIndexConfig | None = None, retention: BufferRetentionConfig | None = None,
+                 batch_size: int = 1024, read_consistency_interval: float | None = 0.0):
+        import lancedb
+
+        if embedder is None:
+            raise DreamGymError("ReplayBuffer needs an embedder (make_embedder('minilm') or make_embedder('hashing'))")
+        if batch_size < 1:
+            raise DreamGymError(f"batch_size must be >= 1, got {batch_size}")
+        self.uri = str(uri)
+        self.table_name = table
+        self.embedder = embedder
+        self.index_cfg = index_cfg or BufferIndexConfig()
+        self.retention = retention or BufferRetentionConfig()
+        self.batch_size = int(batch_size)
+        self._read_only = False
+        self._batches_since_compact = 0
+        rci = None if read_consistency_interval is None else timedelta(seconds=read_consistency_interval)
+        self._db = lancedb.connect(self.uri, read_consistency_interval=rci)
+        self._table = self._open_or_create()
+        self._check_schema(self._table.schema)
+
+    @classmethod
+    def from_config(cls, cfg: BufferConfig, root: Path | str | None = None) -> ReplayBuffer:
+        """Build from params.yaml's `buffer:` section; a relative local `uri` is taken relative to `root`."""
+        uri = cfg.uri
+        if root is not None and "://" not in uri and not Path(uri).is_absolute():
+            uri = str(Path(root) / uri)
+        return cls(uri, cfg.table, make_embedder(cfg.embedder, **cfg.embedder_kwargs), index_cfg=cfg.index,
+                   retention=cfg.retention, batch_size=cfg.batch_size)
+
+    # -- opening -------------------------------------------------------------------------------------------------
+    def _open_or_create(self):
+        try:
+            return self._db.open_table(self.table_name)
+        except (FileNotFoundError, ValueError):
+            pass
+        schema = buffer_schema(self.embedder.dim, self.embedder.signature)
+        try:  # another process may create it between our open and create: exist_ok opens theirs
+            return self._db.create_table(self.table_name, schema=schema, exist_ok=True)
+        except Exception:
+            return self._db.open_table(self.table_name)
+
+    def _check_schema(self, schema: pa.Schema) -> None:
+        missing = [f for f in buffer_schema(1).names if f not in schema.names]
+        if missing:
+            raise DreamGymError(f"table '{self.table_name}' at {self.uri} is not a replay buffer table "
+                                f"(no column(s) {missing})")
+        dim = schema.field(VECTOR).type.list_size
+        meta = schema.metadata or {}
+        sig = meta.get(_META_EMBEDDER, b"").decode()
+        if dim != self.embedder.dim or (sig and sig != self.embedder.signature):
+            raise DreamGymError(f"table '{self.table_name}' at {self.uri} holds {sig or '?'} vectors ({dim}-d); "
+                                f"the embedder is {self.embedder.signature} ({self.embedder.dim}-d): use the "
+                                f"same embedder or another table")
+        text_v = meta.get(_META_TEXT, b"").decode()
+        if text_v and text_v != TRANSITION_TEXT_VERSION:
+            raise DreamGymError(f"table '{self.table_name}' was embedded with transition_text v{text_v}; this "
+                                f"code writes v{TRANSITION_TEXT_VERSION}: re-embed into a new table")
+
+    # -- properties ----------------------------------------------------------------------------------------------
+    @property
+    def read_only(self) -> bool:
+        """True for a checkout() view: reads see its version, writes raise."""
+        return self._read_only
+
+    @property
+    def version(self) -> int:
+        """The Lance version this handle reads (the latest one for a writable buffer)."""
+        return int(self._table.version)
+
+    @property
+    def indexed(self) -> bool:
+        """True if the vector column has an ANN index."""
+        return any(VECTOR in ix.columns for ix in self._table.list_indices())
+
+    def __len__(self) -> int:
+        return int(self._table.count_rows())
+
+    def count(self, env: str | Sequence[str] | None = None, source: str | None = None) -> int:
+        """Rows matching the filters."""
+        flt = self._filter(env, source, None, None)
+        return int(self._table.count_rows(flt) if flt else self._table.count_rows())
+
+    def __repr__(self) -> str:
+        ro = ", read_only" if self._read_only else ""
+        return f"ReplayBuffer({self.uri!r}, {self.table_name!r}, version={self.version}{ro})"
+
+    def _writable(self) -> None:
+        if self._read_only:
+            raise DreamGymError(f"this buffer is a read-only view of version {self.version}; write through the "
+                                f"ReplayBuffer it was checked out from")
+
+    # -- writing -------------------------------------------------------------------------------------------------
+    def seed(self, steps: StepsLike, replace: bool = False) -> int:
+        """Add the real (offline) Step rows; returns the number added.
+
+        Refuses if the table already holds real rows, unless `replace=True` (which deletes them first: one
+        delete commit, then the add commits). Every row must have source 'real'.
+        """
+        self._writable()
+        table = to_step_table(steps)
+        sources = set(table.column("source").to_pylist())
+        if sources - {"real"}:
+            raise DreamGymError(f"seed() takes real rows only; got source(s) {sorted(sources - {'real'})} "
+                                f"(use add() for synthetic rows)")
+        existing = self.count(source="real")
+        if existing and not replace:
+            raise DreamGymError(f"table '{self.table_name}' at {self.uri} already holds {existing} real rows; "
+                                f"pass replace=True to replace them")
+        if existing:
+            self._table.delete("source = 'real'")
+        return self.add(table)
+
+    def add(self, steps: StepsLike, vectors: np.ndarray | None = None) -> int:
+        """Append Step rows in batches of batch_size, each batch one atomic Lance commit; returns rows added.
+
+        Everything is validated before anything is written. Each batch's embeddings are computed before its
+        commit (or taken from `vectors`, shape (n, dim), e.g. precomputed with the same embedder; rows are
+        L2-normalised). After every `retention.compact_every` batches of this handle, apply_retention() runs;
+        once the table holds `index.threshold_rows` rows and has no index, build_index() runs.
+        """
+        self._writable()
+        table = to_step_table(steps)
+        n = table.num_rows
+        if vectors is not None:
+            vectors = np.asarray(vectors, dtype=np.float32)
+            if vectors.shape != (n, self.embedder.dim):
+                raise DreamGymError(f"vectors have shape {vectors.shape}; expected ({n}, {self.embedder.dim})")
+            if not np.isfinite(vectors).all():
+                raise DreamGymError("vectors hold NaN or inf")
+        if n == 0:
+            return 0
+        for start in range(0, n, self.batch_size):
+            chunk = table.slice(start, self.batch_size)
+            if vectors is None:
+                texts = [transition_text(s, a) for s, a in zip(chunk.column("state").to_pylist(),
+                                                               chunk.column("action").to_pylist(), strict=True)]
+                vecs = self.embedder.embed(texts)
+            else:
+                vecs = vectors[start:start + chunk.num_rows]
+            self._commit(chunk, vecs)
+            self._batches_since_compact += 1
+            if self._batches_since_compact >= self.retention.compact_every:
+                self.apply_retention()
+        if len(self) >= self.index_cfg.threshold_rows and not self.indexed:
+            self.build_index()
+        return n
+
+    def _commit(self, chunk: pa.Table, vecs: np.ndarray) -> None:
+        vecs = np.ascontiguousarray(vecs, dtype=np.float32)
+        norms = np.linalg.norm(vecs, axis=1, keepdims=True)
+        vecs = vecs / np.where(norms > 0, norms, 1.0)
+        dim = self.embedder.dim
+        vec_arr = pa.FixedSizeListArray.from_arrays(pa.array(vecs.reshape(-1), type=pa.float32()), dim)
+        batch_id = uuid.uuid4().hex
+        data = chunk.append_column(ROW_KEY, pa.array(row_keys(chunk), type=pa.string()))
+        data = data.append_column(BATCH_ID, pa.array([batch_id] * chunk.num_rows, type=pa.string()))
+        data = data.append_column(pa.field(VECTOR, pa.list_(pa.float32(), dim)), vec_arr)
+        self._table.add(data)
+
+    # -- reading -------------------------------------------------------------------------------------------------
+    def _filter(self, env: str | Sequence[str] | None, source: str | None, exclude_episode: str | None,
+                where: str | None) -> str | None:
+        parts = []
+        if env is not None:
+            parts.append(_in_or_eq("env", env))
+        if source is not None:
+            if source not in STEP_SOURCES:
+                raise DreamGymError(f"source must be one of {list(STEP_SOURCES)}, got '{source}'")
+            parts.append(f"source = {_sql(source)}")
+        if exclude_episode is not None:
+            parts.append(f"episode_id != {_sql(exclude_episode)}")
+        if where:
+            parts.append(f"({where})")
+        return " AND ".join(parts) or None
+
+    def _vector_query(self, vector: np.ndarray, k: int, flt: str | None, exact: bool, columns: list[str],
+                      with_row_id: bool = False) -> pa.Table:
+        vec = np.asarray(vector, dtype=np.float32).reshape(-1)
+        if vec.shape[0] != self.embedder.dim:
+            raise DreamGymError(f"query vector has {vec.shape[0]} dims; the buffer's are {self.embedder.dim}")
+        q = (self._table.search(vec, vector_column_name=VECTOR).distance_type("cosine")
+             .select([*columns, "_distance"]).limit(k))
+        if with_row_id:
+            q = q.with_row_id(True)
+        if flt:
+            q = q.where(flt, prefilter=True)
+        if exact:
+            q = q.bypass_vector_index()
+        else:
+            q = q.nprobes(self.index_cfg.nprobes)
+            if self.index_cfg.refine_factor:
+                q = q.refine_factor(self.index_cfg.refine_factor)
+        try:
+            return q.to_arrow()
+        except (ValueError, RuntimeError, OSError) as e:
+            raise DreamGymError(f"buffer search failed (filter: {flt!r}): {e}") from None
+
+    def search_vector(self, vector: np.ndarray, k: int = 4, env: str | Sequence[str] | None = None,
+                      source: str | None = None, exclude_episode: str | None = None, where: str | None = None,
+                      exact: bool = False) -> list[dict[str, Any]]:
+        """The k rows nearest to `vector` (shape (dim,)) by cosine similarity, best first.
+
+        Each result is a dict of the Step fields, `row_key` and `similarity` (1 - cosine distance). Filters are
+        prefilters: `env` (a name or a list), `source` ('real' / 'synthetic'), `exclude_episode` (an episode_id
+        to leave out, e.g. the querying one), `where` (any extra Lance SQL predicate). `exact=True` bypasses the
+        ANN index (flat search).
+        """
+        if k <= 0:
+            return []
+        flt = self._filter(env, source, exclude_episode, where)
+        rows = self._vector_query(vector, k, flt, exact, RESULT_COLUMNS).to_pylist()
+        for r in rows:
+            r["similarity"] = 1.0 - float(r.pop("_distance"))
+        return rows
+
+    def search(self, state: str, action: str, k: int = 4, env: str | Sequence[str] | None = None,
+               source: str | None = None, exclude_episode: str | None = None, where: str | None = None,
+               exact: bool = False) -> list[dict[str, Any]]:
+        """The k past transitions most similar to (state, action): embeds transition_text(state, action) and
+        calls search_vector (same filters and result dicts)."""
+        vec = self.embedder.embed([transition_text(state, action)])[0]
+        return self.search_vector(vec, k, env=env, source=source, exclude_episode=exclude_episode, where=where,
+                                  exact=exact)
+
+    def _scan(self, columns: list[str], flt: str | None = None, with_row_id: bool = False) -> pa.Table:
+        q = self._table.search().select(columns)
+        if flt:
+            q = q.where(flt)
+        if with_row_id:
+            q = q.with_row_id(True)
+        return q.limit(None).to_arrow()
+
+    def sample(self, n: int, seed: int, env: str | Sequence[str] | None = None,
+               source: str | None = None) -> pd.DataFrame:
+        """n rows drawn uniformly without replacement (all matching rows if fewer), as a DataFrame of the
+        Step columns + row_key, in draw order.
+
+        Reproducible: the same content and seed give the same rows in the same order, whatever the physical
+        layout (candidates are ordered by content key before drawing).
+        """
+        flt = self._filter(env, source, None, None)
+        keys = self._scan([ROW_KEY], flt, with_row_id=True)
+        if keys.num_rows == 0 or n <= 0:
+            return pd.DataFrame({c: pd.Series(dtype=object) for c in RESULT_COLUMNS})
+        key_arr = np.asarray(keys.column(ROW_KEY).to_pylist(), dtype=object)
+        row_ids = keys.column("_rowid").to_numpy()
+        order = np.argsort(key_arr, kind="stable")
+        rng = np.random.default_rng(seed)
+        picked = row_ids[order[rng.choice(len(order), size=min(n, len(order)), replace=False)]]
+        got = self._table.take_row_ids(picked.tolist()).select(RESULT_COLUMNS).with_row_id().to_arrow()
+        pos = {int(r): i for i, r in enumerate(got.column("_rowid").to_pylist())}
+        got = got.take(pa.array([pos[int(r)] for r in picked])).drop_columns(["_rowid"])
+        return got.to_pandas()
+
+    def stats(self) -> BufferStats:
+        """Rows by env x source x iteration, totals, index coverage and fragment count of this version."""
+        t = self._scan(["env", "source", "iteration"])
+        g = t.group_by(["env", "source", "iteration"]).aggregate([("env", "count")]).to_pandas()
+        g = g.rename(columns={"env_count": "rows"}).sort_values(["env", "source", "iteration"]).reset_index(drop=True)
+        indexed = unindexed = 0
+        for ix in self._table.list_indices():
+            if VECTOR in ix.columns:
+                indexed, unindexed = int(ix.num_indexed_rows or 0), int(ix.num_unindexed_rows or 0)
+        frags = int(self._table.stats()["fragment_stats"]["num_fragments"])
+        return BufferStats(rows=t.num_rows, version=self.version, indexed_rows=indexed, unindexed_rows=unindexed,
+                           fragments=frags,
+                           by_source={str(k): int(v) for k, v in g.groupby("source")["rows"].sum().items()},
+                           by_env={str(k): int(v) for k, v in g.groupby("env")["rows"].sum().items()},
+                           table=g[["env", "source", "iteration", "rows"]])
+
+    def digest(self) -> str:
+        """sha256 over the sorted content keys of this version's rows (see SnapshotInfo)."""
+        keys = sorted(self._scan([ROW_KEY]).column(ROW_KEY).to_pylist())
+        h = hashlib.sha256()
+        for k in keys:
+            h.update(k.encode())
+            h.update(b"\n")
+        return h.hexdigest()
+
+    def info(self, tag: str | None = None) -> SnapshotInfo:
+        """SnapshotInfo of the version this handle reads."""
+        by_source = self._scan(["source"]).group_by("source").aggregate([("source", "count")]).to_pylist()
+        counts = {r["source"]: int(r["source_count"]) for r in by_source}
+        return SnapshotInfo(uri=self.uri, table=self.table_name, version=self.version, tag=tag,
+                            rows=sum(counts.values()), rows_by_source=dict(sorted(counts.items())),
+                            digest=self.digest())
+
+    # -- versions and snapshots ----------------------------------------------------------------------------------
+    def snapshot(self, tag: str) -> SnapshotInfo:
+        """Pin the current version with Lance tag `tag` and describe it. Tagged versions survive retention."""
+        self._writable()
+        if not _TAG_RE.match(tag or ""):
+            raise DreamGymError(f"snapshot tag '{tag}' must match {_TAG_RE.pattern}")
+        existing = self.tags()
+        if tag in existing:
+            raise DreamGymError(f"snapshot tag '{tag}' already pins version {existing[tag]}; pick another tag "
+                                f"or delete_snapshot('{tag}') first")
+        self._table.checkout_latest()
+        version = self.version
+        self._table.tags.create(tag, version)
+        return self.checkout(tag).info(tag)
+
+    def delete_snapshot(self, tag: str) -> None:
+        """Remove tag `tag` (its version becomes prunable by retention)."""
+        self._writable()
+        if tag not in self.tags():
+            raise DreamGymError(f"no snapshot tag '{tag}'; tags: {sorted(self.tags())}")
+        self._table.tags.delete(tag)
+
+    def tags(self) -> dict[str, int]:
+        """{tag: version} of the table's snapshots."""
+        return {t: int(v["version"]) for t, v in sorted(self._table.tags.list().items())}
+
+    def versions(self) -> list[dict[str, Any]]:
+        """The table's retained versions, oldest first: {version, timestamp (UTC), rows, tags}."""
+        by_version: dict[int, list[str]] = {}
+        for t, v in self.tags().items():
+            by_version.setdefault(v, []).append(t)
+        out = []
+        for v in sorted(self._table.list_versions(), key=lambda v: v["version"]):
+            meta = v.get("metadata") or {}
+            ts = v["timestamp"]  # lancedb gives naive local time
+            ts = ts.astimezone(UTC) if isinstance(ts, datetime) else ts
+            out.append({"version": int(v["version"]), "timestamp": ts,
+                        "rows": int(meta["total_rows"]) if "total_rows" in meta else None,
+                        "tags": by_version.get(int(v["version"]), [])})
+        return out
+
+    def checkout(self, ref: str | int) -> ReplayBuffer:
+        """A read-only view at a tag or a version number: its search/sample/stats read that version's rows."""
+        if isinstance(ref, str):
+            tags = self.tags()
+            if ref not in tags:
+                raise DreamGymError(f"no snapshot tag '{ref}'; tags: {sorted(tags)}")
+        else:
+            known = [v["version"] for v in self.versions()]
+            if int(ref) not in known:
+                raise DreamGymError(f"version {ref} is not retained; versions: {known[:3]}...{known[-3:]}")
+        view = object.__new__(ReplayBuffer)
+        view.__dict__.update(self.__dict__)
+        view._table = self._db.open_table(self.table_name)
+        view._table.checkout(ref)
+        view._read_only = True
+        view._batches_since_compact = 0
+        return view
+
+    # -- index ---------------------------------------------------------------------------------------------------
+    def build_index(self, num_partitions: int | None = None, num_sub_vectors: int | None = None,
+                    sample_rate: int = 256, max_iterations: int = 50) -> dict[str, Any]:
+        """Build (or rebuild) the IVF-PQ cosine index on the vector column; returns what was built.
+
+        Partitions: the argument, else index.num_partitions, else about sqrt(rows). Sub-vectors: the argument,
+        else index.num_sub_vectors, else dim / 8 (must divide dim). `sample_rate` (training vectors per
+        partition) and `max_iterations` (k-means) trade build time for index quality (Lance's defaults).
+        """
+        from lancedb.index import IvfPq
+
+        self._writable()
+        rows = len(self)
+        if rows < MIN_INDEX_ROWS:
+            raise DreamGymError(f"an IVF-PQ index needs >= {MIN_INDEX_ROWS} rows; the table has {rows}")
+        dim = self.embedder.dim
+        parts = num_partitions or self.index_cfg.num_partitions or max(1, round(math.sqrt(rows)))
+        parts = min(parts, rows // 4 or 1)
+        subv = num_sub_vectors or self.index_cfg.num_sub_vectors or max(1, dim // 8)
+        if dim % subv:
+            raise DreamGymError(f"num_sub_vectors={subv} must divide the vector dim {dim}")
+        self._table.create_index(VECTOR, config=IvfPq(distance_type="cosine", num_partitions=parts,
+                                                      num_sub_vectors=subv, sample_rate=sample_rate,
+                                                      max_iterations=max_iterations), replace=True)
+        return {"rows": rows, "num_partitions": parts, "num_sub_vectors": subv, "version": self.version}
+
+    def recall_at_k(self, queries: Sequence[tuple[str, str]] | np.ndarray, k: int = 10, **filters: Any) -> float:
+        """Mean recall of the indexed search against exact (flat) search over `queries`.
+
+        `queries`: (state, action) pairs, or query vectors of shape (n, dim). Filters as in search_vector().
+        1.0 when the table has no index (search is exact).
+        """
+        if isinstance(queries, np.ndarray):
+            vecs = np.asarray(queries, dtype=np.float32).reshape(-1, self.embedder.dim)
+        else:
+            vecs = self.embedder.embed([transition_text(s, a) for s, a in queries])
+        if len(vecs) == 0:
+            raise DreamGymError("recall_at_k needs at least one query")
+        flt = self._filter(filters.get("env"), filters.get("source"), filters.get("exclude_episode"),
+                           filters.get("where"))
+        recalls = []
+        for v in vecs:
+            exact = set(self._vector_query(v, k, flt, True, [ROW_KEY], True).column("_rowid").to_pylist())
+            if not exact:
+                continue
+            approx = set(self._vector_query(v, k, flt, False, [ROW_KEY], True).column("_rowid").to_pylist())
+            recalls.append(len(exact & approx) / len(exact))
+        return float(np.mean(recalls)) if recalls else 1.0
+
+    # -- retention -----------------------------------------------------------------------------------------------
+    def apply_retention(self) -> RetentionReport:
+        """Compact small fragments (folding new rows into the index), then prune old versions.
+
+        Kept: every tagged version, the newest `retention.keep_versions` versions, and every version newer than
+        the oldest tag (Lance's cleanup prunes by commit time and refuses to pass over a tagged version, so
+        untagged versions between two tags stay until the older tag is deleted). Pruning also stops at a gap
+        shorter than 100 ms between consecutive commits (clock safety), so a burst of commits is pruned on a
+        later call. Pruned versions' files are deleted unless a kept version still uses them.
+        """
+        self._writable()
+        before = self.versions()
+        frags_before = int(self._table.stats()["fragment_stats"]["num_fragments"])
+        self._table.optimize(cleanup_older_than=_NO_PRUNE)  # compaction + index update; prunes nothing
+        self._batches_since_compact = 0
+        vs = self.versions()
+        tags = self.tags()
+        keep = self.retention.keep_versions
+        limit = vs[-keep]["version"] if len(vs) > keep else vs[0]["version"]
+        if tags:
+            limit = min(limit, min(tags.values()))
+        older = [v for v in vs if v["version"] <= limit]  # candidates + the first kept one
+        last_pruned = None
+        for prev, nxt in zip(older[:-1], older[1:], strict=True):
+            if nxt["timestamp"] - prev["timestamp"] >= _PRUNE_GAP:
+                last_pruned = prev
+        if last_pruned is not None:
+            now = datetime.now(UTC)
+            age_ms = int((now - last_pruned["timestamp"]).total_seconds() * 1000) - 1
+            if age_ms > 0:
+                try:
+                    self._table.optimize(cleanup_older_than=timedelta(milliseconds=age_ms))
+                except RuntimeError as e:  # a tag landed in the pruned range meanwhile: prune nothing this time
+                    if "tagged" not in str(e):
+                        raise
+        after = self.versions()
+        return RetentionReport(versions_before=len(before), versions_after=len(after),
+                               pruned=len({v["version"] for v in before} - {v["version"] for v in after}),
+                               fragments_before=frags_before,
+                               fragments_after=int(self._table.stats()["fragment_stats"]["num_fragments"]),
+                               kept_tags=tags)
+
