@@ -9,7 +9,8 @@ the ANN index once the table is past `buffer.index.threshold_rows`, pins a snaps
 (a rerun on the same data reuses that snapshot),
 applies the retention policy, and logs the snapshot (uri, Lance version, tag, digest, rows by env and source) to
 MLflow, so any later run can name the exact buffer state it used. Writes artifacts/buffer_snapshot.json (a DVC
-metric).
+metric). The Lance directory itself is not a DVC output: Lance versions it (file names are random UUIDs, so its
+bytes differ between rebuilds of the same content); the snapshot's content digest is what identifies it.
 """
 
 from __future__ import annotations
@@ -74,7 +75,9 @@ def buffer_flow(cfg: DreamGymConfig, root: str = ".") -> dict:
         tracker.log_metrics(metrics)
         tracker.log_dict(json.loads(json.dumps(extra, default=str)), "buffer/maintenance.json")
         logger.info(f"buffer {info['uri']} v{info['version']} tag {info['tag']}: {info['rows']} rows")
-        record = {**info, "metrics": metrics}
+        # the DVC metric is machine-independent (the configured uri, not this clone's absolute path), so a fresh
+        # clone that rebuilds the buffer from the same data reproduces it byte for byte
+        record = {**info, "uri": cfg.buffer.uri, "metrics": metrics}
         out = rootp / cfg.paths.artifacts_dir / "buffer_snapshot.json"
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(record, indent=2, sort_keys=True))

@@ -37,18 +37,13 @@ def make_buffer(tmp_path, hashing):
 
 @pytest.fixture(scope="session")
 def real_steps() -> pd.DataFrame:
-    """Real textcraft Step rows: data/textcraft/steps.parquet if present, else collected now (fast env)."""
-    path = ROOT / "data" / "textcraft" / "steps.parquet"
-    if path.is_file():
-        from dreamgym.data.io import read_table
-
-        return read_table(path)
+    """Real textcraft Step rows, collected now (fast env; the same rows on every machine)."""
     from dreamgym.config import SeedDataConfig
     from dreamgym.data.io import steps_table
     from dreamgym.data.seed import collect_seed
     from dreamgym.envs.registry import make_env
 
-    cfg = SeedDataConfig(envs=["textcraft"], episodes={"textcraft": 40}, n_test_tasks=0)
+    cfg = SeedDataConfig(envs=["textcraft"], episodes={"textcraft": 100}, n_test_tasks=0)
     with make_env("textcraft") as env:
-        steps, _ = collect_seed(env, 40, cfg, seed=0)
+        steps, _ = collect_seed(env, 100, cfg, seed=0)
     return steps_table(steps).to_pandas()
