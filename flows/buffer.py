@@ -25,10 +25,10 @@ from prefect import flow, get_run_logger, task
 from dreamgym.buffer import ReplayBuffer
 from dreamgym.config import DreamGymConfig
 from dreamgym.data import io
-from dreamgym.errors import DreamGymError, GateError
+from dreamgym.errors import GateError
 from dreamgym.quality import gate, validate_buffer_rows
 from flows import _dvc
-from flows.common import config_from_args, tracker_for
+from flows.common import run_cli, tracker_for
 
 
 @task
@@ -88,14 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     def extra(p):
         p.add_argument("--root", default=".", help="project root")
 
-    try:
-        cfg, args = config_from_args(__doc__.splitlines()[0], argv, extra)
-        record = buffer_flow(cfg, root=args.root)
-    except DreamGymError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    print(json.dumps(record, indent=2, sort_keys=True))
-    return 0
+    return run_cli(__doc__.splitlines()[0], argv, extra, lambda cfg, a: buffer_flow(cfg, root=a.root))
 
 
 if __name__ == "__main__":

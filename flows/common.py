@@ -38,3 +38,22 @@ def tracker_for(cfg: DreamGymConfig, root: Path) -> Tracker:
     if "://" not in art:
         art = str((root / art).resolve())
     return make_tracker(cfg.tracking.enabled, uri, cfg.experiment_name, art)
+
+
+def run_cli(description: str, argv: list[str] | None, extra, call) -> int:
+    """The `python -m flows.<stage>` entry: parse args into the config, run `call(cfg, args)`, print its result
+    as JSON; a user-fixable error prints one `error:` line and returns 1."""
+    import json
+    import sys
+
+    from dreamgym.errors import DreamGymError
+    from flows._dvc import DvcError
+
+    try:
+        cfg, args = config_from_args(description, argv, extra)
+        result = call(cfg, args)
+    except (DreamGymError, DvcError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(json.dumps(result, indent=2, sort_keys=True, default=str))
+    return 0

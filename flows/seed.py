@@ -24,10 +24,10 @@ from dreamgym.config import DreamGymConfig
 from dreamgym.data import io
 from dreamgym.data.seed import collect_seed, seed_summary, success_figure
 from dreamgym.envs import make_env
-from dreamgym.errors import DreamGymError, GateError
+from dreamgym.errors import GateError
 from dreamgym.quality import validate_seed_data
 from flows import _dvc
-from flows.common import config_from_args, tracker_for
+from flows.common import run_cli, tracker_for
 
 
 @task
@@ -153,15 +153,8 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--force", action="store_true", help="recollect even if data/ matches data.dvc")
         p.add_argument("--validate-only", action="store_true", help="only gate data/ and write artifacts/seed/*")
 
-    try:
-        cfg, args = config_from_args(__doc__.splitlines()[0], argv, extra)
-        metrics = seed_flow(cfg, root=args.root, import_dir=args.import_dir, force=args.force,
-                            validate_only=args.validate_only)
-    except (DreamGymError, _dvc.DvcError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    print(json.dumps(metrics, indent=2, sort_keys=True))
-    return 0
+    return run_cli(__doc__.splitlines()[0], argv, extra, lambda cfg, a: seed_flow(
+        cfg, root=a.root, import_dir=a.import_dir, force=a.force, validate_only=a.validate_only))
 
 
 if __name__ == "__main__":

@@ -20,13 +20,14 @@ import hashlib
 import re
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
-from dreamgym.errors import DreamGymError, UnknownNameError
+from dreamgym.errors import DreamGymError
+from dreamgym.registry import Registry
 
 #: version of the transition_text format; stored in the buffer table so old tables are not mixed with new text
 TRANSITION_TEXT_VERSION = "1"
@@ -62,32 +63,17 @@ class Embedder(ABC):
         """Embed `texts` -> array of shape (len(texts), dim), float32, each row of unit L2 norm."""
 
 
-_REGISTRY: dict[str, Callable[..., Embedder]] = {}
-
-
-def register_embedder(name: str):
-    """Class decorator: make `name` resolvable by make_embedder(). A plug-in embedder registers the same way."""
-
-    def deco(cls):
-        _REGISTRY[name] = cls
-        if isinstance(cls, type):
-            cls.name = name
-        return cls
-
-    return deco
-
-
-def embedder_names() -> list[str]:
-    """Registered embedder names, sorted."""
-    return sorted(_REGISTRY)
+EMBEDDERS = Registry("embedder")
+#: class decorator: make `name` resolvable by make_embedder(); a plug-in embedder registers the same way
+register_embedder = EMBEDDERS.register
+embedder_names = EMBEDDERS.names
 
 
 def make_embedder(name: str, **kwargs: Any) -> Embedder:
     """Build embedder `name` with its kwargs (params.yaml `buffer.embedder_kwargs`)."""
-    if name not in _REGISTRY:
-        raise UnknownNameError(f"unknown embedder '{name}'; available: {', '.join(embedder_names())}")
+    factory = EMBEDDERS.get(name)
     try:
-        return _REGISTRY[name](**kwargs)
+        return factory(**kwargs)
     except TypeError as e:
         raise DreamGymError(f"embedder '{name}': bad kwargs {sorted(kwargs)} ({e})") from None
 

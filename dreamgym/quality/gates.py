@@ -166,17 +166,27 @@ def _named(expectation, check: str):
 
 # ---------------------------------------------------------------------------------------------------------------
 # suites
-def step_expectations(max_reward: float, max_text_chars: int, envs: list[str], splits=("train", "val")) -> list:
+def _step_core(not_null: tuple[str, ...], max_reward: float, max_text_chars: int) -> list:
+    """Expectations every Step table must meet: exact schema, no nulls in `not_null`, reward range,
+    non-empty bounded states."""
     import great_expectations.expectations as E
 
     ex = [_named(E.ExpectTableColumnsToMatchSet(column_set=list(STEP_COLUMNS), exact_match=True),
                  "schema: exactly the Step columns")]
-    for c in ("episode_id", "task_id", "env", "t", "state", "action", "next_state", "reward", "done", "success",
-              "valid_action", "source", "split"):
-        ex.append(_named(E.ExpectColumnValuesToNotBeNull(column=c), f"no nulls in '{c}'"))
+    ex += [_named(E.ExpectColumnValuesToNotBeNull(column=c), f"no nulls in '{c}'") for c in not_null]
+    ex.append(_named(E.ExpectColumnValuesToBeBetween(column="reward", min_value=0.0, max_value=max_reward),
+                     f"reward in [0, {max_reward:g}]"))
+    ex += [_named(E.ExpectColumnValueLengthsToBeBetween(column=c, min_value=1, max_value=max_text_chars),
+                  f"{c} non-empty and <= {max_text_chars} chars") for c in ("state", "next_state")]
+    return ex
+
+
+def step_expectations(max_reward: float, max_text_chars: int, envs: list[str], splits=("train", "val")) -> list:
+    import great_expectations.expectations as E
+
+    ex = _step_core(("episode_id", "task_id", "env", "t", "state", "action", "next_state", "reward", "done",
+                     "success", "valid_action", "source", "split"), max_reward, max_text_chars)
     ex += [
-        _named(E.ExpectColumnValuesToBeBetween(column="reward", min_value=0.0, max_value=max_reward),
-               f"reward in [0, {max_reward:g}]"),
         _named(E.ExpectColumnValuesToBeInSet(column="done", value_set=[True, False]), "'done' is boolean"),
         _named(E.ExpectColumnValuesToBeInSet(column="success", value_set=[True, False]), "'success' is boolean"),
         _named(E.ExpectColumnValuesToBeInSet(column="valid_action", value_set=[True, False]),
@@ -185,10 +195,6 @@ def step_expectations(max_reward: float, max_text_chars: int, envs: list[str], s
         _named(E.ExpectColumnValuesToBeInSet(column="source", value_set=["real"]), "seed rows are real"),
         _named(E.ExpectColumnValuesToBeInSet(column="split", value_set=list(splits)), f"split in {list(splits)}"),
         _named(E.ExpectColumnValuesToBeBetween(column="t", min_value=0), "t >= 0"),
-        _named(E.ExpectColumnValueLengthsToBeBetween(column="state", min_value=1, max_value=max_text_chars),
-               f"state non-empty and <= {max_text_chars} chars"),
-        _named(E.ExpectColumnValueLengthsToBeBetween(column="next_state", min_value=1, max_value=max_text_chars),
-               f"next_state non-empty and <= {max_text_chars} chars"),
         _named(E.ExpectColumnValueLengthsToBeBetween(column="action", min_value=0, max_value=max_text_chars),
                f"action <= {max_text_chars} chars"),
         _named(E.ExpectCompoundColumnsToBeUnique(column_list=["episode_id", "t"]), "(episode_id, t) unique"),
@@ -293,20 +299,10 @@ def validate_buffer_rows(steps: pd.DataFrame, max_reward: float = 1.0, max_text_
     the key fields, non-empty bounded states, reward in range, known sources, the model version on synthetic rows."""
     import great_expectations.expectations as E
 
-    ex = [_named(E.ExpectTableColumnsToMatchSet(column_set=list(STEP_COLUMNS), exact_match=True),
-                 "schema: exactly the Step columns")]
-    for c in ("episode_id", "task_id", "env", "t", "state", "action", "next_state", "reward", "done", "source"):
-        ex.append(_named(E.ExpectColumnValuesToNotBeNull(column=c), f"no nulls in '{c}'"))
-    ex += [
-        _named(E.ExpectColumnValuesToBeBetween(column="reward", min_value=0.0, max_value=max_reward),
-               f"reward in [0, {max_reward:g}]"),
-        _named(E.ExpectColumnValueLengthsToBeBetween(column="state", min_value=1, max_value=max_text_chars),
-               f"state non-empty and <= {max_text_chars} chars"),
-        _named(E.ExpectColumnValueLengthsToBeBetween(column="next_state", min_value=1, max_value=max_text_chars),
-               f"next_state non-empty and <= {max_text_chars} chars"),
-        _named(E.ExpectColumnValuesToBeInSet(column="source", value_set=["real", "synthetic"]),
-               "source is real or synthetic"),
-    ]
+    ex = _step_core(("episode_id", "task_id", "env", "t", "state", "action", "next_state", "reward", "done",
+                     "source"), max_reward, max_text_chars)
+    ex.append(_named(E.ExpectColumnValuesToBeInSet(column="source", value_set=["real", "synthetic"]),
+                     "source is real or synthetic"))
     report = GateReport("buffer_rows", subject)
     report.checks += run_suite(steps, "steps", ex, ["episode_id", "t"])
     if {"source", "model_version"} <= set(steps.columns):

@@ -21,7 +21,7 @@ def test_registry_names_and_unknown_name():
 
 
 def test_register_plugin_embedder(monkeypatch):
-    monkeypatch.setattr(embedders, "_REGISTRY", dict(embedders._REGISTRY))  # keep the plug-in out of other tests
+    monkeypatch.setattr(embedders.EMBEDDERS, "_items", dict(embedders.EMBEDDERS._items))  # keep the plug-in out of other tests
 
     @register_embedder("ones-test")
     class Ones(Embedder):
