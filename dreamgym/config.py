@@ -92,10 +92,12 @@ class QualityConfig(_Strict):
 
 class BufferIndexConfig(_Strict):
     threshold_rows: int = Field(50_000, ge=1, description="build an ANN index once the table holds this many rows (flat search below)")
+    type: Literal["ivf_pq", "ivf_hnsw_sq"] = Field("ivf_hnsw_sq", description="ANN index: ivf_pq (IVF + product quantisation) or ivf_hnsw_sq (HNSW graphs inside IVF partitions, 8-bit scalar quantisation)")
+    scalar_indices: bool = Field(True, description="with the ANN index, index env/source (bitmap) and episode_id (btree) so filtered searches skip a column scan")
     num_partitions: int | None = Field(None, ge=1, description="IVF partitions; None: about sqrt(rows)")
-    num_sub_vectors: int | None = Field(None, ge=1, description="PQ sub-vectors; None: dim / 8")
-    nprobes: int = Field(20, ge=1, description="IVF partitions searched per query")
-    refine_factor: int | None = Field(10, ge=1, description="re-rank k * refine_factor PQ candidates with exact distances")
+    num_sub_vectors: int | None = Field(None, ge=1, description="PQ sub-vectors (ivf_pq only); None: dim / 8")
+    nprobes: int = Field(10, ge=1, description="IVF partitions searched per query")
+    refine_factor: int | None = Field(None, ge=1, description="re-rank k * refine_factor quantised candidates with exact distances (reads their full vectors); None: no re-ranking")
 
 
 class BufferRetentionConfig(_Strict):

@@ -205,22 +205,69 @@ def test_from_config_and_embedder_mismatch(tmp_path):
 
 
 # -- index ----------------------------------------------------------------------------------------------------------
-def test_index_built_past_threshold_and_recall_reported(make_buffer, capsys):
-    buf = make_buffer(batch_size=256, threshold_rows=700, num_partitions=8, num_sub_vectors=8, nprobes=8,
-                      refine_factor=10)
-    buf.add(random_rows(600, seed=11))
+@pytest.mark.parametrize("index_type, extra", [("ivf_pq", {"num_sub_vectors": 8, "refine_factor": 10}),
+                                               ("ivf_hnsw_sq", {"refine_factor": None})])
+def test_index_built_past_threshold_and_recall_reported(make_buffer, capsys, index_type, extra):
+    buf = make_buffer(batch_size=256, threshold_rows=700, num_partitions=8, nprobes=8, type=index_type, **extra)
+    first, more = random_rows(600, seed=11), random_rows(200, seed=12, episode="more", source="real")
+    buf.add(first)
     assert not buf.indexed  # below the threshold: flat search
-    buf.add(random_rows(200, seed=12, episode="more"))
+    buf.add(more)
     assert buf.indexed and buf.stats().indexed_rows == 800
+    kinds = {ix.columns[0]: ix.index_type for ix in buf._table.list_indices()}
+    assert kinds == {"vector": {"ivf_pq": "IvfPq", "ivf_hnsw_sq": "IvfHnswSq"}[index_type],
+                     "env": "Bitmap", "source": "Bitmap", "episode_id": "BTree"}
     queries = [(r["state"], r["action"]) for r in random_rows(20, seed=13)]
     recall = buf.recall_at_k(queries, k=10)
     with capsys.disabled():
-        print(f"\n[buffer] IVF-PQ recall@10 = {recall:.3f} (800 rows, 8 partitions, nprobes 8, refine 10)")
+        print(f"\n[buffer] {index_type} recall@10 = {recall:.3f} (800 rows, 8 partitions, nprobes 8, {extra})")
     assert recall >= 0.9
     q = random_rows(1, seed=14, episode="more")[0]
-    assert all(r["episode_id"] != "more" for r in buf.search(q["state"], q["action"], k=5, exclude_episode="more"))
+    # filters answered by the scalar indices keep exactly the rows a flat scan keeps
+    for flt, n_match in (({"source": "real"}, 200), ({"exclude_episode": "more"}, 600), ({"env": ["toy"]}, 800),
+                         ({"source": "synthetic", "exclude_episode": "ep"}, 0)):
+        want = {r["row_key"] for r in buf.search(q["state"], q["action"], k=1000, exact=True, **flt)}
+        got = {r["row_key"] for r in buf.search(q["state"], q["action"], k=10, **flt)}
+        assert len(want) == n_match and got <= want and len(got) == min(10, n_match)
     with pytest.raises(DreamGymError, match="needs >= 256 rows"):
         make_buffer("tiny").build_index()
+
+
+def test_search_columns_threads_and_running_event_loop(make_buffer):
+    """The query path works from any thread, inside a running asyncio loop (sync fallback), and returns only
+    the asked-for columns."""
+    import asyncio
+    import threading
+
+    buf = make_buffer()
+    rows = random_rows(100, seed=21)
+    buf.add(rows)
+    q = rows[7]
+    base = buf.search(q["state"], q["action"], k=5)
+
+    async def inside_loop():
+        return buf.search(q["state"], q["action"], k=5)
+
+    assert asyncio.run(inside_loop()) == base
+    got: list = []
+    th = threading.Thread(target=lambda: got.append(buf.search(q["state"], q["action"], k=5)))
+    th.start()
+    th.join()
+    assert got == [base]
+    slim = buf.search(q["state"], q["action"], k=3, columns=["state", "row_key"])
+    assert [set(r) for r in slim] == [{"state", "row_key", "similarity"}] * 3
+    assert [r["row_key"] for r in slim] == [r["row_key"] for r in base[:3]]
+    with pytest.raises(DreamGymError, match="unknown result column"):
+        buf.search(q["state"], q["action"], columns=["vector"])
+
+
+def test_handle_without_read_consistency_sees_its_own_writes(tmp_path, hashing):
+    buf = ReplayBuffer(tmp_path / "db", "t", hashing, read_consistency_interval=None)
+    buf.add(random_rows(50, seed=31))
+    q = random_rows(1, seed=32, episode="late")[0]
+    assert buf.search(q["state"], q["action"], k=1)[0]["episode_id"] == "ep"
+    buf.add([q])
+    assert buf.search(q["state"], q["action"], k=1)[0]["episode_id"] == "late"
 
 
 # -- retention ------------------------------------------------------------------------------------------------------
