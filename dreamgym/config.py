@@ -121,6 +121,82 @@ class DvcConfig(_Strict):
     push: bool = Field(True, description="push the seed data to the remote after `dvc add`")
 
 
+class ModelConfig(_Strict):
+    kind: str = Field("tiny", description="model kind: tiny (built from a config, tokenizer trained on the seed text), smollm2 (SmolLM2-135M-Instruct, offline GGUF), hf (a local HF causal-LM dir)")
+    path: str | None = Field(None, description="hf: the model dir; tiny: a saved tiny model to start from (None: build a fresh one)")
+    cache_dir: str = Field("artifacts/cache/models", description="where downloaded/converted weights are cached (smollm2)")
+    hidden_size: int = Field(256, ge=8, description="tiny: hidden size")
+    num_layers: int = Field(4, ge=1, description="tiny: transformer layers")
+    num_heads: int = Field(4, ge=1, description="tiny: attention heads (must divide hidden_size)")
+    vocab_size: int = Field(4096, ge=300, description="tiny: BPE vocabulary trained on the seed text")
+    max_positions: int = Field(2048, ge=64, description="tiny: max sequence length (prompt + target tokens)")
+    lora: bool = Field(False, description="train LoRA adapters instead of all weights")
+    lora_r: int = Field(8, ge=1, description="LoRA rank")
+    lora_alpha: int = Field(16, ge=1, description="LoRA alpha")
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.kind not in ("tiny", "smollm2", "hf"):
+            raise ValueError(f"model.kind must be tiny, smollm2 or hf, got '{self.kind}'")
+        if self.kind == "hf" and not self.path:
+            raise ValueError("model.kind=hf needs model.path (a local Hugging Face model directory)")
+        if self.hidden_size % self.num_heads:
+            raise ValueError(f"model.num_heads={self.num_heads} must divide model.hidden_size={self.hidden_size}")
+        return self
+
+
+class SFTParams(_Strict):
+    max_steps: int = Field(300, ge=-1, description="optimizer steps (the CPU budget); -1: run `epochs` passes")
+    epochs: float = Field(1.0, gt=0, description="passes over the training examples when max_steps == -1")
+    learning_rate: float = Field(3e-3, gt=0, description="peak learning rate (AdamW, linear decay after warmup)")
+    warmup_ratio: float = Field(0.05, ge=0, lt=1, description="share of steps spent warming up")
+    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay")
+    batch_size: int = Field(16, ge=1, description="examples per micro-batch")
+    grad_accum: int = Field(1, ge=1, description="micro-batches per optimizer step")
+    max_length: int = Field(1024, ge=16, description="tokens per example (prompt + target); longer ones are truncated")
+    eval_every: int = Field(100, ge=0, description="optimizer steps between val-loss evaluations (0: before and after only)")
+    eval_examples: int = Field(256, ge=1, description="val examples used for the val loss")
+    logging_steps: int = Field(10, ge=1, description="optimizer steps between train-loss logs")
+    seed: int = Field(0, description="data order and any randomness in training")
+
+
+class ExperienceGateConfig(_Strict):
+    enforce: bool = Field(True, description="a failed fidelity gate stops the stage (False: the model is logged, tagged gate=failed, not registered)")
+    min_parse_rate: float = Field(0.99, ge=0, le=1, description="share of held-out predictions that parse")
+    min_done_acc: float = Field(0.95, ge=0, le=1, description="done accuracy on held-out real transitions")
+    min_success_precision: float = Field(0.9, ge=0, le=1, description="precision of predicting a real success (reward 1)")
+    min_success_recall: float = Field(0.9, ge=0, le=1, description="recall of real successes")
+    min_exact_next_determined: float = Field(0.8, ge=0, le=1, description="exact next-state match on context-determined transitions")
+    per_env: dict[str, dict[str, float]] = Field(default_factory=dict, description="per env: overrides of the thresholds above")
+
+    def thresholds(self, env: str) -> dict[str, float]:
+        """The thresholds for `env` (defaults with its overrides)."""
+        base = self.model_dump(exclude={"per_env", "enforce"})
+        over = self.per_env.get(env, {})
+        unknown = sorted(set(over) - set(base))
+        if unknown:
+            raise ValueError(f"experience.gate.per_env.{env}: unknown threshold(s) {unknown}; known: {sorted(base)}")
+        return {**base, **over}
+
+
+class ExperienceConfig(_Strict):
+    envs: list[str] = Field(default_factory=lambda: ["babyai", "textcraft"], description="envs that get an experience model (one model per env)")
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    history_window: int = Field(2, ge=0, description="earlier steps shown in the prompt (0: the no-history ablation)")
+    k: int = Field(4, ge=0, description="transitions retrieved from the buffer per step (0: the no-retrieval ablation)")
+    with_reasoning: bool = Field(True, description="targets open with a reasoning trace (False: the no-reasoning ablation)")
+    annotator: str | None = Field(None, description="reasoning annotator registry name (None: the env's rule-based one)")
+    prompt_budget: int = Field(3072, ge=64, description="prompt length budget in characters")
+    state_budget: int = Field(600, ge=24, description="abstract state budget in characters")
+    sft: SFTParams = Field(default_factory=SFTParams)
+    max_new_tokens: int = Field(192, ge=8, description="generation budget per predicted transition (tokens)")
+    gen_batch_size: int = Field(32, ge=1, description="prompts per batched generation call")
+    eval_examples: int = Field(400, ge=1, description="held-out real transitions scored for fidelity (the first N by episode)")
+    open_loop_episodes: int = Field(30, ge=0, description="held-out episodes replayed open-loop")
+    open_loop_max_steps: int = Field(20, ge=1, description="steps replayed per open-loop episode")
+    gate: ExperienceGateConfig = Field(default_factory=ExperienceGateConfig)
+
+
 class DreamGymConfig(_Strict):
     """The whole resolved configuration (params.yaml + preset + overrides)."""
 
@@ -131,7 +207,18 @@ class DreamGymConfig(_Strict):
     seed_data: SeedDataConfig = Field(default_factory=SeedDataConfig)
     quality: QualityConfig = Field(default_factory=QualityConfig)
     buffer: BufferConfig = Field(default_factory=BufferConfig)
+    experience: ExperienceConfig = Field(default_factory=ExperienceConfig)
     dvc: DvcConfig = Field(default_factory=DvcConfig)
+
+    @model_validator(mode="after")
+    def _experience_envs_are_seeded(self):
+        unseeded = [e for e in self.experience.envs if e not in self.seed_data.envs]
+        if unseeded:
+            raise ValueError(f"experience.envs {unseeded} have no seed data (seed_data.envs: {self.seed_data.envs}); "
+                             f"an experience model trains on its env's real trajectories")
+        for env in self.experience.gate.per_env:
+            self.experience.gate.thresholds(env)  # unknown threshold names fail here, not mid-run
+        return self
 
     @model_validator(mode="after")
     def _env_kwargs_match_constructors(self):

@@ -58,6 +58,13 @@ class Tracker:
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None: ...
     def log_dataset(self, df, name: str, source: str, digest: str | None = None, context: str = "training") -> None: ...
     def log_figure(self, figure, artifact_file: str) -> None: ...
+    def log_table(self, df, artifact_file: str) -> None: ...
+
+    def log_model(self, model, tokenizer, name: str, registered_name: str | None = None,
+                  tags: Mapping[str, str] | None = None) -> str | None:
+        """Log a transformers model + tokenizer as an MLflow model under `name`; register it as
+        `registered_name` if given. Returns the registered version (None when not registered / no-op)."""
+        return None
 
     def log_buffer_snapshot(self, info: Mapping[str, Any]) -> None:
         """Record a replay-buffer snapshot (a SnapshotInfo.to_dict()): tags naming the exact buffer state this
@@ -124,6 +131,29 @@ class MlflowTracker(Tracker):
 
     def log_figure(self, figure, artifact_file: str) -> None:
         self._mlflow.log_figure(figure, artifact_file)
+
+    def log_table(self, df, artifact_file: str) -> None:
+        self._mlflow.log_table(df, artifact_file)
+
+    def log_model(self, model, tokenizer, name: str, registered_name: str | None = None,
+                  tags: Mapping[str, str] | None = None) -> str | None:
+        import mlflow.transformers
+
+        if hasattr(model, "merge_and_unload"):  # a LoRA model: log the merged weights, loadable without peft
+            model = model.merge_and_unload()
+        import torch
+        import transformers
+
+        reqs = [f"torch=={torch.__version__.split('+')[0]}", f"transformers=={transformers.__version__}"]
+        info = mlflow.transformers.log_model(  # explicit requirements: inference would import torchvision
+            transformers_model={"model": model, "tokenizer": tokenizer}, name=name, task="text-generation",
+            registered_model_name=registered_name, save_pretrained=True, pip_requirements=reqs)
+        version = getattr(info, "registered_model_version", None)
+        if registered_name and version is not None and tags:
+            client = self._mlflow.MlflowClient()
+            for k, v in tags.items():
+                client.set_model_version_tag(registered_name, str(version), k, str(v))
+        return None if version is None else str(version)
 
 
 def make_tracker(enabled: bool, tracking_uri: str, experiment: str, artifact_location: str | None = None) -> Tracker:

@@ -313,3 +313,40 @@ def validate_buffer_rows(steps: pd.DataFrame, max_reward: float = 1.0, max_text_
                                          len(bad), bad[["episode_id", "t"]].head(MAX_BAD_ROWS).to_dict("records")))
     report.stats = {"rows": int(len(steps))}
     return report
+
+
+def validate_experience_model(metrics: dict[str, float], predictions: pd.DataFrame, thresholds: dict[str, float],
+                              env: str, max_reward: float = 1.0) -> GateReport:
+    """The gate that decides whether an experience model may drive RL.
+
+    Two GX suites: the fidelity metrics against `thresholds` (min_parse_rate, min_done_acc,
+    min_success_precision, min_success_recall, min_exact_next_determined; a NaN metric, e.g. no real success
+    among the scored transitions, fails its check), and the model's parsed outputs (prediction_table rows):
+    predicted reward in [0, max_reward], non-empty next state.
+    """
+    import great_expectations.expectations as E
+
+    names = {"min_parse_rate": "parse_rate", "min_done_acc": "done_acc", "min_success_precision": "success_precision",
+             "min_success_recall": "success_recall", "min_exact_next_determined": "exact_next_determined"}
+    row = {m: metrics.get(m, float("nan")) for m in names.values()}
+    row = {k: (None if v is None or v != v else float(v)) for k, v in row.items()}  # NaN -> null (fails)
+    ex = []
+    for key, metric in names.items():
+        ex.append(_named(E.ExpectColumnValuesToNotBeNull(column=metric), f"{metric} is defined"))
+        ex.append(_named(E.ExpectColumnValuesToBeBetween(column=metric, min_value=float(thresholds[key]), max_value=1.0),
+                         f"{metric} >= {thresholds[key]}"))
+    report = GateReport("experience_model", f"the {env} experience model's held-out fidelity")
+    report.checks += run_suite(pd.DataFrame([{"env": env, **row}]), "fidelity", ex, ["env"])
+    parsed = predictions[predictions["parsed"]] if "parsed" in predictions.columns else predictions
+    if len(parsed):
+        out = pd.DataFrame({"episode_id": parsed["episode_id"], "t": parsed["t"],
+                            "pred_reward": parsed["pred_reward"].astype(float),
+                            "pred_next_state": parsed["pred_next_state"].fillna("").astype(str)})
+        report.checks += run_suite(out, "predictions", [
+            _named(E.ExpectColumnValuesToBeBetween(column="pred_reward", min_value=0.0, max_value=max_reward),
+                   f"predicted reward in [0, {max_reward}]"),
+            _named(E.ExpectColumnValueLengthsToBeBetween(column="pred_next_state", min_value=1),
+                   "predicted next state is non-empty"),
+        ], ["episode_id", "t"])
+    report.stats = {"env": env, **{k: metrics.get(k) for k in names.values()}, "predictions": int(len(predictions))}
+    return report

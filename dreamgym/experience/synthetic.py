@@ -1,0 +1,242 @@
+"""The experience model as an environment: `ExperienceModel` predicts transitions, `SyntheticEnv` speaks TextEnv.
+
+    xm = ExperienceModel(generator, env="babyai", retriever=buffer_retriever, k=4, history_window=2)
+    env = SyntheticEnv(xm, tasks=train_tasks, initial_state=lambda task: first_states[task.task_id])
+    obs = env.reset(task); obs, reward, done, info = env.step("move forward")      # same interface as a real env
+    results = SyntheticEnv.step_batch(envs, actions)      # many episodes, one batched model call
+
+Each step builds the prompt (task, the last `history_window` steps, the top-k transitions retrieved for
+(state, action), the current state, the action), generates greedily until `</done>`, and parses the target. An
+unparseable output is retried once with sampling; if it still does not parse, the step counts as an invalid
+transition (state unchanged, reward 0, `info["parse_failed"] = True`) and the rollout goes on: a model that emits
+garbage never crashes a rollout. Every synthetic step is kept as a Step row (source "synthetic", the model
+version, the reasoning) for the replay buffer: `drain_steps()` hands them over.
+
+Simplifications: the initial state of a task comes from the caller (a real reset, or the seed data's first
+observation); the episode's success is the predicted reward (outcome-only: reward 1 ends the episode with
+success); the model's `done` without reward 1 ends the episode as a failure.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from dreamgym.data.schema import Step, Task
+from dreamgym.envs.base import StepResult, TextEnv
+from dreamgym.errors import DreamGymError
+from dreamgym.experience.format import (
+    STOP,
+    ParseFailure,
+    Prediction,
+    abstract_state,
+    build_prompt,
+    parse_target,
+    task_context,
+)
+
+#: retriever(state, action, exclude_episode, split) -> transitions (dicts with state/action/next_state/reward/done/
+#: valid_action), best first; the same callable build_examples() takes
+Retriever = Callable[[str, str, str | None, str], list[Mapping[str, Any]]]
+
+
+@dataclass
+class Query:
+    """One transition to predict: the task text, the earlier (state, action) steps, the current state and action."""
+
+    instruction: str
+    history: Sequence[tuple[str, str]]
+    state: str
+    action: str
+    episode_id: str | None = None
+    split: str = "train"
+
+
+@dataclass
+class Outcome:
+    """A predicted transition: `prediction` (None when both attempts failed to parse), the raw texts, attempts."""
+
+    prediction: Prediction | None
+    texts: list[str] = field(default_factory=list)
+    failure: str | None = None
+    prompt: str = ""
+
+    @property
+    def parsed(self) -> bool:
+        return self.prediction is not None
+
+
+class ExperienceModel:
+    """Generator + prompt format + retrieval: predicts batches of transitions for one env.
+
+    `generator`: a dreamgym.models.Generator (greedy; stop strings get STOP added); `retry_generator`: the one
+    used for the single retry of an unparseable output (default: the same model sampling at temperature 0.7).
+    `retriever`: see Retriever (None or k=0: no retrieval block). `with_reasoning`: whether targets carry a
+    think block (the no-reasoning ablation trains and parses without it).
+    """
+
+    def __init__(self, generator, env: str, *, retriever: Retriever | None = None, k: int = 4,
+                 history_window: int = 2, prompt_budget: int = 3072, state_budget: int = 600,
+                 with_reasoning: bool = True, retry_generator=None, version: str = "untracked"):
+        from dreamgym.models import Generator
+
+        if STOP not in generator.stop_strings:
+            generator.stop_strings = (*generator.stop_strings, STOP)
+        self.generator = generator
+        self.retry_generator = retry_generator or Generator(
+            generator.model, generator.tokenizer, max_new_tokens=generator.max_new_tokens, temperature=0.7,
+            stop_strings=generator.stop_strings, batch_size=generator.batch_size, seed=generator.seed + 1)
+        self.env = env
+        self.retriever = retriever
+        self.k = int(k)
+        self.history_window = int(history_window)
+        self.prompt_budget = int(prompt_budget)
+        self.state_budget = int(state_budget)
+        self.with_reasoning = bool(with_reasoning)
+        self.version = version
+        self.stats = {"predictions": 0, "retries": 0, "parse_failures": 0}
+
+    def abstract(self, text: str) -> str:
+        return abstract_state(self.env, text, self.state_budget)
+
+    def prompt(self, q: Query) -> str:
+        """The model's prompt for one query (retrieval included)."""
+        refs: list[Mapping[str, Any]] = []
+        if self.retriever is not None and self.k > 0:
+            refs = list(self.retriever(q.state, q.action, q.episode_id, q.split))[: self.k]
+        return build_prompt(q.instruction, list(q.history), refs, q.state, q.action, env=self.env,
+                            history_window=self.history_window, budget=self.prompt_budget,
+                            state_budget=self.state_budget)
+
+    def _parse(self, text: str) -> Prediction | ParseFailure:
+        return parse_target(text, require_reasoning=self.with_reasoning)
+
+    def predict_prompts(self, prompts: Sequence[str]) -> list[Outcome]:
+        """Generate and parse for ready-made prompts; one retry (sampled) for each unparseable output."""
+        outs = [Outcome(None, prompt=p) for p in prompts]
+        if not prompts:
+            return outs
+        first = self.generator.generate(list(prompts))
+        retry: list[int] = []
+        for i, g in enumerate(first):
+            outs[i].texts.append(g.text)
+            got = self._parse(g.text)
+            if isinstance(got, ParseFailure):
+                outs[i].failure = got.reason
+                retry.append(i)
+            else:
+                outs[i].prediction = got
+        if retry:
+            self.stats["retries"] += len(retry)
+            again = self.retry_generator.generate([prompts[i] for i in retry])
+            for i, g in zip(retry, again, strict=True):
+                outs[i].texts.append(g.text)
+                got = self._parse(g.text)
+                if isinstance(got, ParseFailure):
+                    outs[i].failure = got.reason
+                    self.stats["parse_failures"] += 1
+                else:
+                    outs[i].prediction, outs[i].failure = got, None
+        self.stats["predictions"] += len(prompts)
+        return outs
+
+    def predict(self, queries: Sequence[Query]) -> list[Outcome]:
+        """Predict the next state, validity, reward and done of each query, in one batched generation."""
+        return self.predict_prompts([self.prompt(q) for q in queries])
+
+
+class SyntheticEnv(TextEnv):
+    """A TextEnv whose dynamics are an ExperienceModel (see the module docstring).
+
+    `tasks`: the task pool list_tasks() serves (by split, in the given order); `initial_state(task)`: the first
+    observation of a task; `max_steps`: the step limit (truncation as in real envs).
+    """
+
+    has_action_list = False
+
+    def __init__(self, model: ExperienceModel, tasks: Sequence[Task], initial_state: Callable[[Task], str],
+                 max_steps: int = 50, iteration: int = 0, policy_version: str = ""):
+        super().__init__(max_steps=max_steps)
+        self.model = model
+        self.name = model.env  # tasks of the modelled env are accepted by reset()
+        self._tasks = list(tasks)
+        self._initial_state = initial_state
+        self.iteration = int(iteration)
+        self.policy_version = policy_version
+        self.state = ""
+        self.instruction = ""
+        self.history: list[tuple[str, str]] = []
+        self.episode_id = ""
+        self._pending: Outcome | None = None
+        self._steps: list[Step] = []
+
+    # -- TextEnv -----------------------------------------------------------------------------------------------
+    def list_tasks(self, split: str, n: int | None = None, start: int = 0) -> list[Task]:
+        from dreamgym.envs.base import check_split
+
+        pool = [t for t in self._tasks if t.split == check_split(split)]
+        return pool[start:] if n is None else pool[start:start + n]
+
+    def _reset(self, task: Task) -> str:
+        first = self._initial_state(task)
+        if not first or not str(first).strip():
+            raise DreamGymError(f"SyntheticEnv: no initial state for task '{task.task_id}'")
+        self.instruction = task_context(self.model.env, task.instruction, first)
+        self.state = self.model.abstract(first)
+        self.history = []
+        self.episode_id = f"syn-{uuid.uuid4().hex[:12]}"
+        return self.state
+
+    def query(self, action: str) -> Query:
+        split = self.task.split if self.task else "train"
+        return Query(self.instruction, list(self.history), self.state, action.strip(), self.episode_id, split)
+
+    def _step(self, action: str) -> tuple[str, bool, bool, float, dict[str, Any]]:
+        out = self._pending if self._pending is not None else self.model.predict([self.query(action)])[0]
+        self._pending = None
+        pred = out.prediction
+        if pred is None:
+            nxt, valid, reward, done = self.state, False, 0.0, False
+        else:
+            valid = pred.valid
+            nxt = self.model.abstract(pred.next_state)  # what the real env shows, invalid actions included
+            reward = 1.0 if (valid and pred.reward >= 0.5) else 0.0
+            done = bool(pred.done) or reward == 1.0
+        success = reward == 1.0
+        extra: dict[str, Any] = {"parse_failed": pred is None, "reasoning": pred.reasoning if pred else "",
+                                 "attempts": len(out.texts), "terminal": done and not success}
+        self._steps.append(Step(
+            episode_id=self.episode_id, task_id=self.task.task_id if self.task else "", env=self.model.env,
+            t=self.t, state=self.state, action=action, next_state=nxt, reward=reward,
+            done=done or (not success and self.t + 1 >= self.max_steps), success=success, valid_action=valid,
+            source="synthetic", reasoning=extra["reasoning"], policy_version=self.policy_version,
+            model_version=self.model.version, iteration=self.iteration,
+            split=self.task.split if self.task else "train"))
+        self.history.append((self.state, action))
+        self.state = nxt
+        return nxt, success, valid, reward, extra
+
+    # -- batching and buffer hand-off ---------------------------------------------------------------------------
+    @staticmethod
+    def step_batch(envs: Sequence[SyntheticEnv], actions: Sequence[str]) -> list[StepResult]:
+        """Step many episodes at once: one batched model call per distinct model, then each env's step()."""
+        if len(envs) != len(actions):
+            raise DreamGymError(f"step_batch: {len(envs)} envs but {len(actions)} actions")
+        by_model: dict[int, list[int]] = {}
+        for i, e in enumerate(envs):
+            if e.task is None or e.done:
+                raise DreamGymError(f"step_batch: env #{i} is not in a running episode; reset it first")
+            by_model.setdefault(id(e.model), []).append(i)
+        for idx in by_model.values():
+            model = envs[idx[0]].model
+            outs = model.predict([envs[i].query(actions[i]) for i in idx])
+            for i, o in zip(idx, outs, strict=True):
+                envs[i]._pending = o
+        return [e.step(a) for e, a in zip(envs, actions, strict=True)]
+
+    def drain_steps(self) -> list[Step]:
+        """The synthetic Step rows recorded since the last call (for ReplayBuffer.add)."""
+        out, self._steps = self._steps, []
+        return out

@@ -1,0 +1,143 @@
+"""Train one env's experience model end to end: examples → model → SFT → fidelity on held-out real data.
+
+    run = train_experience_model(steps, tasks, "babyai", cfg.experience, cache_dir=Path("artifacts/cache/models"),
+                                 scratch_dir=tmp, retriever=buffer_retriever(buf, "babyai", k=4))
+    run.fidelity["exact_next_determined"], run.open_loop["open_loop_first_divergence"], run.table.head()
+
+Steps: build_examples() over the env's real Steps (train/val split by task; retrieval, history and reasoning as
+configured, which is how the paper's ablations are switched); load the model (`experience.model`: tiny with a
+tokenizer trained on the training examples' text, smollm2, or a local HF dir; LoRA optional); SFT with TRL on
+the train examples; then an ExperienceModel over the trained weights predicts the first `eval_examples` val
+transitions (fidelity, prediction table) and replays `open_loop_episodes` val episodes open-loop.
+
+Simplifications: one model per env (as in the paper); pretrained tokenizers keep their vocabulary (the markup
+tags become several tokens); val examples retrieve only from train-split rows (the retriever's job).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from dreamgym.config import ExperienceConfig
+from dreamgym.errors import DreamGymError
+from dreamgym.experience.examples import build_examples
+from dreamgym.experience.fidelity import open_loop_divergence, prediction_table, transition_fidelity
+from dreamgym.experience.format import SPECIAL_TOKENS, abstract_state, task_context
+from dreamgym.experience.sft import SFTResult, train_sft
+from dreamgym.experience.synthetic import ExperienceModel, Retriever
+
+
+@dataclass
+class ExperienceRun:
+    """The outcome of train_experience_model(): the trained model, its numbers and its sample predictions."""
+
+    env: str
+    model: Any
+    tokenizer: Any
+    experience_model: ExperienceModel
+    sft: SFTResult
+    fidelity: dict[str, float]
+    open_loop: dict[str, float]
+    table: pd.DataFrame
+    n_train: int
+    n_val: int
+    parameters: int
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def metrics(self) -> dict[str, float]:
+        """`exp/…` metrics: SFT losses, fidelity, open-loop divergence, sizes and timings."""
+        out = {**self.sft.metrics(), **{f"exp/{k}": v for k, v in {**self.fidelity, **self.open_loop}.items()},
+               "exp/train_examples": self.n_train, "exp/val_examples": self.n_val, "exp/parameters": self.parameters}
+        out.update({f"perf/exp_{k}_s": v for k, v in self.seconds.items()})
+        return {k: float(v) for k, v in out.items()}
+
+
+def make_model(cfg: ExperienceConfig, cache_dir: Path, texts: list[str]):
+    """(model, tokenizer) per `cfg.model`, LoRA applied if asked; `texts` train a tiny model's tokenizer."""
+    from dreamgym.models import apply_lora, load_model
+
+    m = cfg.model
+    tiny = {"hidden_size": m.hidden_size, "num_layers": m.num_layers, "num_heads": m.num_heads,
+            "max_position_embeddings": m.max_positions, "seed": cfg.sft.seed}
+    model, tok = load_model(m.kind, m.path, cache_dir, tokenizer_texts=texts if m.kind == "tiny" else None,
+                            tiny_kwargs=tiny, tokenizer_kwargs={"vocab_size": m.vocab_size,
+                                                                "special_tokens": list(SPECIAL_TOKENS)})
+    if m.lora:
+        model = apply_lora(model, r=m.lora_r, alpha=m.lora_alpha)
+    return model, tok
+
+
+def _open_loop_frame(steps: pd.DataFrame, tasks: pd.DataFrame, env: str, episodes: list[str],
+                     state_budget: int) -> pd.DataFrame:
+    """The val episodes' rows with abstract states and the task text (from the raw first observation)."""
+    instr = dict(zip(tasks["task_id"], tasks["instruction"], strict=True))
+    df = steps[steps["episode_id"].isin(episodes)].sort_values(["episode_id", "t"])
+    rows = []
+    for ep_id, ep in df.groupby("episode_id", sort=True):
+        first = ep.iloc[0]
+        text = task_context(env, str(instr[first["task_id"]]), str(first["state"]))
+        for r in ep.itertuples(index=False):
+            rows.append({"episode_id": ep_id, "t": int(r.t), "instruction": text, "split": str(r.split),
+                         "state": abstract_state(env, str(r.state), state_budget), "action": str(r.action),
+                         "next_state": abstract_state(env, str(r.next_state), state_budget)})
+    return pd.DataFrame(rows)
+
+
+def train_experience_model(steps: pd.DataFrame, tasks: pd.DataFrame, env: str, cfg: ExperienceConfig, *,
+                           cache_dir: Path, scratch_dir: Path, retriever: Retriever | None = None,
+                           on_log: Callable[[dict[str, float], int], None] | None = None,
+                           version: str = "untracked", max_steps: int | None = None) -> ExperienceRun:
+    """Build examples, train, and measure one env's experience model (see the module docstring).
+
+    `steps`, `tasks`: the real seed data (all envs or one); `retriever`: buffer retrieval restricted to
+    train-split rows (None or cfg.k == 0: none); `on_log(metrics, step)`: training curves (e.g. a Tracker);
+    `version`: the model version written into synthetic Steps; `max_steps`: the env's step limit when the data
+    was collected (dones at that limit are truncation, see build_examples).
+    """
+    from dreamgym.models import Generator
+
+    seconds: dict[str, float] = {}
+    t0 = time.perf_counter()
+    ex = build_examples(steps, tasks, env=env, annotator=cfg.annotator, retriever=retriever if cfg.k else None,
+                        k=cfg.k, history_window=cfg.history_window, budget=cfg.prompt_budget,
+                        with_reasoning=cfg.with_reasoning, state_budget=cfg.state_budget, max_steps=max_steps)
+    train, val = ex[ex["split"] == "train"], ex[ex["split"] == "val"]
+    if len(train) == 0 or len(val) == 0:
+        raise DreamGymError(f"experience model for '{env}': {len(train)} train and {len(val)} val examples; the "
+                            f"seed data needs both splits (seed_data.val_fraction)")
+    seconds["examples"] = time.perf_counter() - t0
+    texts = [*train["prompt"], *train["completion"]]
+    model, tok = make_model(cfg, cache_dir, texts)
+    n_params = sum(p.numel() for p in model.parameters())
+    t0 = time.perf_counter()
+    sft = train_sft(model, tok, train, val, cfg.sft, scratch_dir, on_log=on_log)
+    seconds["sft"] = time.perf_counter() - t0
+    gen = Generator(model, tok, max_new_tokens=cfg.max_new_tokens, batch_size=cfg.gen_batch_size,
+                    max_prompt_tokens=cfg.sft.max_length)
+    xm = ExperienceModel(gen, env, retriever=retriever, k=cfg.k, history_window=cfg.history_window,
+                         prompt_budget=cfg.prompt_budget, state_budget=cfg.state_budget,
+                         with_reasoning=cfg.with_reasoning, version=version)
+    t0 = time.perf_counter()
+    scored = val.head(cfg.eval_examples)
+    outs = xm.predict_prompts(scored["prompt"].tolist())
+    table = prediction_table(outs, scored, abstract=xm.abstract)
+    fidelity = transition_fidelity(table)
+    seconds["eval"] = time.perf_counter() - t0
+    fidelity["transitions_per_s"] = len(scored) / max(seconds["eval"], 1e-9)
+    open_loop: dict[str, float] = {}
+    if cfg.open_loop_episodes:
+        t0 = time.perf_counter()
+        eps = sorted(val["episode_id"].unique())[: cfg.open_loop_episodes]
+        frame = _open_loop_frame(steps, tasks, env, eps, cfg.state_budget)
+        open_loop = open_loop_divergence(xm, frame, max_episodes=cfg.open_loop_episodes,
+                                         max_steps=cfg.open_loop_max_steps)
+        seconds["open_loop"] = time.perf_counter() - t0
+    return ExperienceRun(env=env, model=model, tokenizer=tok, experience_model=xm, sft=sft, fidelity=fidelity,
+                         open_loop=open_loop, table=table, n_train=len(train), n_val=len(val), parameters=n_params,
+                         seconds={k: round(v, 2) for k, v in seconds.items()})

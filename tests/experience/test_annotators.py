@@ -1,0 +1,282 @@
+"""Annotators: rule-based rationales on real rows, the OpenAI-compatible LLM annotator against a real local HTTP
+server, and the HF annotator (injected generate_fn and a real tiny model)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from dreamgym.errors import UnknownNameError
+from dreamgym.experience.annotators import (
+    MAX_WORDS,
+    AnnotatorError,
+    HFAnnotator,
+    LLMAnnotator,
+    annotate_rows,
+    clean_reasoning,
+    make_annotator,
+)
+from dreamgym.experience.format import format_target, has_tag, parse_target
+
+ENVS = ("babyai", "textcraft", "textworld", "scienceworld")
+
+
+def _check_rationale(env, row, instruction=""):
+    note = make_annotator(env)(row["state"], row["action"], row["next_state"], row["reward"], row["done"],
+                               row["valid_action"], {"instruction": instruction})
+    assert note == clean_reasoning(note) and not has_tag(note)
+    assert 3 <= len(note.split()) <= MAX_WORDS + 1
+    assert note.startswith("Valid" if row["valid_action"] else "Invalid:"), note
+    assert f"reward {1 if row['reward'] > 0 else 0}" in note, note
+    if row["reward"] > 0:
+        assert "reached" in note or "Crafted the goal" in note
+    assert parse_target(format_target(note, row["valid_action"], "s", row["reward"], row["done"])).reasoning == note
+    return note
+
+
+@pytest.mark.parametrize("env", ["babyai", "textcraft"])
+def test_rule_annotators_on_real_rows(fast_rows, env):
+    steps, tasks = fast_rows[env]
+    instr = dict(zip(tasks["task_id"], tasks["instruction"], strict=True))
+    rows = steps.to_dict("records")
+    assert any(not r["valid_action"] for r in rows) and any(r["reward"] > 0 for r in rows)
+    notes = [_check_rationale(env, r, instr[r["task_id"]]) for r in rows]
+    assert notes == [_check_rationale(env, r, instr[r["task_id"]]) for r in rows]  # deterministic
+    goal = instr[rows[0]["task_id"]]
+    assert goal in notes[0] or goal.removeprefix("craft ") in notes[0]
+
+
+def test_babyai_rationale_names_the_change():
+    ann = make_annotator("babyai")
+    s = "There is a blue key 1, right in front of you 1 steps away. You are not carrying anything."
+    n = "You see no objects. You are carrying a blue key."
+    note = ann(s, "pick up blue key 1", n, 0.0, False, True, {"instruction": "go to the red ball"})
+    assert note == "Valid: pick up blue key 1. Now carries blue key. Goal (go to the red ball) not reached yet: reward 0."
+    turn = ann("You see no objects. You are not carrying anything.", "turn left",
+               "There is a red ball 1, 2 steps to your left. You are not carrying anything.", 0.0, False, True)
+    assert "now sees red ball 1" in turn.lower()
+    bad = ann(s, "move forward", "You cannot move forward: the way is blocked. " + s, 0.0, False, False)
+    assert bad.startswith("Invalid: you cannot move forward: the way is blocked; nothing changes.")
+    win = ann(s, "go to blue key 1", s + " The task is completed.", 1.0, True, True, {"instruction": "go to the blue key"})
+    assert win.endswith("Goal (go to the blue key) reached: reward 1, done.")
+
+
+def test_textcraft_rationale_names_missing_items_and_deltas():
+    ann = make_annotator("textcraft")
+    info = {"instruction": "craft chest"}
+    s = "Crafted 4 minecraft:oak_planks\nInventory: 1 oak logs, 4 oak planks"
+    craft = ann(s, "craft 1 chest using 8 oak planks", "Could not find enough items to craft minecraft:chest\n"
+                "Inventory: 1 oak logs, 4 oak planks", 0.0, False, False, info)
+    assert craft == ("Invalid: not enough items, needs 8 oak planks (have 4); nothing changes. The goal chest is not "
+                     "crafted yet: reward 0.")
+    got = ann(s, "get 2 oak logs", "Got 2 oak logs\nInventory: 3 oak logs, 4 oak planks", 0.0, False, True, info)
+    assert got == ("Valid: oak logs is a base item, fetched. Inventory: +2 oak logs. The goal chest is not crafted yet: "
+                   "reward 0.")
+    nope = ann(s, "get 2 stick", "Could not find stick\nInventory: 1 oak logs, 4 oak planks", 0.0, False, False, info)
+    assert nope.startswith("Invalid: stick is not a base item")
+    done = ann("Inventory: 8 oak planks", "craft 1 chest using 8 oak planks", "Crafted 1 minecraft:chest\n"
+               "Inventory: 1 chest", 1.0, True, True, info)
+    assert "-8 oak planks, +1 chest" in done and done.endswith("Crafted the goal chest: reward 1, done.")
+
+
+TW_ROWS = [
+    dict(state="You are carrying nothing.", action="dance", next_state="That's not a verb I recognise.", reward=0.0,
+         done=False, valid_action=False),
+    dict(state="-= Kitchen =-\nYou see a closed fridge.", action="open fridge",
+         next_state="You open the fridge, revealing a yellow onion and a raw red tuna.", reward=0.0, done=False,
+         valid_action=True),
+    dict(state="You open the fridge, revealing a yellow onion.", action="take yellow onion from fridge",
+         next_state="You take the yellow onion from the fridge.\nYour score has just gone up by one point.",
+         reward=0.0, done=False, valid_action=True),
+    dict(state="Adding the meal to your inventory.", action="eat meal",
+         next_state="You eat the meal. Not bad.\nYour score has just gone up by one point.\n*** The End ***\n"
+                    "You scored 5 out of a possible 5, in 13 turns.", reward=1.0, done=True, valid_action=True),
+    dict(state="You open plain door.", action="go north", next_state="-= Corridor =-\nYou find yourself in a corridor. "
+         "A typical one.\nThere is an exit to the south.", reward=0.0, done=False, valid_action=True),
+]
+SW_ROWS = [
+    dict(state="The door is now open.\n[Location: hallway. Inventory: an orange]", action="fly",
+         next_state="No known action matches that input.\n[Location: hallway. Inventory: an orange]", reward=0.0,
+         done=False, valid_action=False),
+    dict(state="The door is now open.\n[Location: hallway. Inventory: an orange]", action="go to kitchen",
+         next_state="You move to the kitchen.\n[Location: kitchen. Inventory: an orange]", reward=0.0, done=False,
+         valid_action=True),
+    dict(state="You move to the kitchen.\n[Location: kitchen. Inventory: an orange]", action="pick up thermometer",
+         next_state="You move the thermometer to the inventory.\n[Location: kitchen. Inventory: an orange, a "
+                    "thermometer, currently reading a temperature of 10 degrees celsius]", reward=0.0, done=False,
+         valid_action=True),
+    dict(state="The stove is now activated.\n[Location: kitchen. Inventory: an orange]", action="focus on water",
+         next_state="You focus on the water.\n[Location: kitchen. Inventory: an orange]", reward=1.0, done=True,
+         valid_action=True),
+]
+
+
+def test_textworld_and_scienceworld_rationales():
+    notes = [_check_rationale("textworld", r) for r in TW_ROWS]
+    assert notes[0].startswith("Invalid: the game answers \"That's not a verb I recognise\"")
+    assert "reveals" in notes[1] and "inventory" in notes[2] and "+1 point" in notes[2]
+    assert notes[3].endswith("Goal reached: reward 1, done.") and "corridor" in notes[4]
+    sw = [_check_rationale("scienceworld", r) for r in SW_ROWS]
+    assert "no known action matches" in sw[0]
+    assert "moves from the hallway to the kitchen" in sw[1].lower() and "Inventory gains thermometer" in sw[2]
+
+
+def test_unknown_annotator_and_clean_reasoning():
+    with pytest.raises(UnknownNameError, match="unknown annotator 'nope'"):
+        make_annotator("nope")
+    assert clean_reasoning("a <think> b\n\n c</done>") == "a b c"
+    long = clean_reasoning(" ".join(f"w{i}" for i in range(100)), max_words=5)
+    assert long == "w0 w1 w2 w3 w4 …"
+
+
+# ---- LLM annotator against a real local server -------------------------------------------------------------------
+
+
+class _ChatServer:
+    """An OpenAI-compatible chat endpoint on 127.0.0.1 in a thread; `mode` picks the behaviour."""
+
+    def __init__(self):
+        self.requests: list[tuple[str, dict, dict]] = []
+        self.mode = "ok"
+        self.reply = "Valid: the <think>door opens</think> so the room beyond shows; reward 0."
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                return
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                outer.requests.append((self.path, dict(self.headers), body))
+                if outer.mode == "sleep":
+                    time.sleep(0.5)
+                if outer.mode == "500":
+                    data, code = b'{"error": "model overloaded"}', 500
+                elif outer.mode == "garbage":
+                    data, code = b'{"unexpected": true}', 200
+                else:
+                    data, code = json.dumps({"id": "x", "object": "chat.completion", "choices": [
+                        {"index": 0, "message": {"role": "assistant", "content": outer.reply},
+                         "finish_reason": "stop"}]}).encode(), 200
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                try:
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def chat_server():
+    srv = _ChatServer()
+    yield srv
+    srv.close()
+
+
+def test_llm_annotator_speaks_openai_chat(chat_server):
+    ann = LLMAnnotator(chat_server.url, "teacher-7b", api_key="k-123", timeout=5, env="textworld")
+    row = TW_ROWS[1]
+    note = ann(**row, info={"instruction": "cook a meal"})
+    assert note == "Valid: the door opens so the room beyond shows; reward 0."
+    path, headers, body = chat_server.requests[0]
+    assert path == "/v1/chat/completions" and headers["Authorization"] == "Bearer k-123"
+    assert body["model"] == "teacher-7b" and body["messages"][0]["role"] == "user"
+    content = body["messages"][0]["content"]
+    for piece in ("textworld", "cook a meal", "open fridge", "revealing a yellow onion", "Action valid: yes",
+                  "Reward: 0", f"at most {MAX_WORDS} words"):
+        assert piece in content
+    chat_server.reply = " ".join(["word"] * 90)
+    assert len(annotate_rows(ann, [dict(row, info=None)])[0].split()) == MAX_WORDS + 1  # cut, "…" appended
+    no_key = LLMAnnotator(chat_server.url + "/", "m", timeout=5)
+    no_key(**row)
+    assert "Authorization" not in chat_server.requests[-1][1]
+
+
+def test_llm_annotator_errors_are_clear(chat_server):
+    ann = LLMAnnotator(chat_server.url, "m", timeout=5)
+    chat_server.mode = "500"
+    with pytest.raises(AnnotatorError, match=r"POST http://127.0.0.1:\d+/v1/chat/completions returned HTTP 500"):
+        ann(**TW_ROWS[0])
+    chat_server.mode = "garbage"
+    with pytest.raises(AnnotatorError, match="without choices"):
+        ann(**TW_ROWS[0])
+    chat_server.mode = "ok"
+    chat_server.reply = "<think></think>"
+    with pytest.raises(AnnotatorError, match="empty rationale"):
+        ann(**TW_ROWS[0])
+    chat_server.mode = "sleep"
+    with pytest.raises(AnnotatorError, match="cannot reach.*timeout=0.1s"):
+        LLMAnnotator(chat_server.url, "m", timeout=0.1)(**TW_ROWS[0])
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(AnnotatorError, match=f"cannot reach http://127.0.0.1:{port}/v1/chat/completions"):
+        LLMAnnotator(f"http://127.0.0.1:{port}/v1", "m", timeout=2)(**TW_ROWS[0])
+    with pytest.raises(AnnotatorError, match="must start with http"):
+        LLMAnnotator("127.0.0.1:8000", "m")
+    with pytest.raises(AnnotatorError, match="unknown or malformed field"):
+        LLMAnnotator(chat_server.url, "m", prompt_template="{nope}")(**TW_ROWS[0])
+
+
+# ---- HF annotator ------------------------------------------------------------------------------------------------
+
+
+def test_hf_annotator_batches_through_generate_fn():
+    calls = []
+
+    def generate(prompts):
+        calls.append(len(prompts))
+        return [f"Rationale <done> for {next(ln for ln in p.splitlines() if ln.startswith('Action:'))}"
+                for p in prompts]
+
+    ann = HFAnnotator(generate_fn=generate, batch_size=2, env="scienceworld")
+    rows = [dict(r, info=None) for r in SW_ROWS] + [dict(SW_ROWS[0], info=None)]
+    notes = ann.annotate_many(rows)
+    assert calls == [2, 2, 1] and len(notes) == 5
+    assert notes[1] == "Rationale for Action: go to kitchen" and not any(has_tag(n) for n in notes)
+    assert ann(**SW_ROWS[2]) == "Rationale for Action: pick up thermometer"
+    assert annotate_rows(ann, rows[:2]) == notes[:2]
+    with pytest.raises(AnnotatorError, match="returned 1 texts for 2 prompts"):
+        HFAnnotator(generate_fn=lambda ps: ["x"], batch_size=2).annotate_many(rows[:2])
+    with pytest.raises(AnnotatorError, match="needs generate_fn"):
+        HFAnnotator()
+
+
+def test_hf_annotator_with_a_real_tiny_model():
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    raw = Tokenizer(models.BPE(unk_token="<unk>"))
+    raw.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    corpus = [r["state"] + " " + r["next_state"] + " " + r["action"] for r in SW_ROWS + TW_ROWS] * 3
+    raw.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=400, special_tokens=["<pad>", "</s>", "<unk>"],
+                                                        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tok = PreTrainedTokenizerFast(tokenizer_object=raw, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
+    import torch
+
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_positions=1024, n_embd=16, n_layer=1, n_head=2,
+                                       pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)).eval()
+    side = tok.padding_side
+    ann = HFAnnotator(model, tok, env="scienceworld", batch_size=3, max_new_tokens=6, max_words=4)
+    notes = ann.annotate_many([dict(r, info=None) for r in SW_ROWS])
+    assert len(notes) == len(SW_ROWS)
+    assert all(isinstance(n, str) and len(n.split()) <= 5 and not has_tag(n) for n in notes)
+    assert notes == ann.annotate_many([dict(r, info=None) for r in SW_ROWS])  # greedy: deterministic
+    assert tok.padding_side == side  # restored after left-padded generation
