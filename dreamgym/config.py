@@ -211,11 +211,12 @@ class DreamGymConfig(_Strict):
     dvc: DvcConfig = Field(default_factory=DvcConfig)
 
     @model_validator(mode="after")
-    def _experience_envs_are_seeded(self):
-        unseeded = [e for e in self.experience.envs if e not in self.seed_data.envs]
-        if unseeded:
-            raise ValueError(f"experience.envs {unseeded} have no seed data (seed_data.envs: {self.seed_data.envs}); "
-                             f"an experience model trains on its env's real trajectories")
+    def _experience_envs_are_known(self):
+        from dreamgym.envs.registry import ENVS
+
+        unknown = [e for e in self.experience.envs if e not in ENVS.names()]
+        if unknown:
+            raise ValueError(f"experience.envs: unknown env(s) {unknown}; available: {', '.join(ENVS.names())}")
         for env in self.experience.gate.per_env:
             self.experience.gate.thresholds(env)  # unknown threshold names fail here, not mid-run
         return self

@@ -1,0 +1,147 @@
+"""Synthetic-experience cost: experience-model transitions/s against real env steps/s, per env.
+
+For each env: held-out real prompts (build_examples on the seed data in data/<env>/, no retrieval so the number
+is the model's own cost; retrieval adds a buffer query per step, see bench/buffer.py) are answered by the
+experience model with the project's Generator (greedy, batched, KV cache, stop at `</done>`), for each model:
+
+* `tiny`: artifacts/experience/<env>/model when the experience stage has trained one, else a fresh tiny model
+  of the params.yaml shape (untrained: it rarely stops early, so its figure is a pessimistic one);
+* `smollm2`: SmolLM2-135M-Instruct (offline GGUF wheel, cached under artifacts/cache/models), untrained for
+  this format, capped at the tiny model's mean generated length so both produce comparable outputs.
+
+Real steps/s come from `bench/envs.py --quick` run in a subprocess here (same machine, same moment), with and
+without the valid-action list (an agent that chooses among valid actions needs the list every step). The
+ratio is synthetic transitions/s divided by real steps/s; the issue's target is a synthetic transition costing
+at most 1/5 of a real ScienceWorld step with the tiny model, i.e. ratio >= 5.
+
+    python bench/synthesis.py              # full: 128 prompts per env and model (~10 minutes)
+    python bench/synthesis.py --quick      # same keys, 16 prompts, no smollm2 conversion wait if cached
+    python bench/synthesis.py --envs babyai textcraft --models tiny
+
+Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+ENVS = ["babyai", "textcraft", "textworld", "scienceworld"]
+
+
+def real_rates(envs: list[str]) -> dict:
+    """steps/s per env from bench/envs.py --quick (a subprocess: each env in its own process there)."""
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "envs.py"), "--quick", "--envs", *envs],
+                         capture_output=True, text=True, check=True, cwd=ROOT)
+    data = json.loads(out.stdout)
+    rates = {}
+    for env in envs:
+        e = data["envs"][env] if "envs" in data else data[env]
+        rates[env] = {"steps_per_s": e.get("steps_per_s"), "steps_per_s_with_actions": e.get("steps_per_s_with_actions")}
+    return rates
+
+
+def prompts_for(env: str, n: int, cfg) -> tuple[list[str], float]:
+    """n held-out prompts of `env` (no retrieval) and the mean completion length in characters."""
+    import pandas as pd
+
+    from dreamgym.experience.examples import build_examples
+
+    d = ROOT / cfg.paths.data_dir / env
+    steps, tasks = pd.read_parquet(d / "steps.parquet"), pd.read_parquet(d / "tasks.parquet")
+    val_eps = sorted(steps.loc[steps["split"] == "val", "episode_id"].unique())[:60]
+    ex = build_examples(steps[steps["episode_id"].isin(val_eps)], tasks, env=env, k=0,
+                        history_window=cfg.experience.history_window, budget=cfg.experience.prompt_budget,
+                        state_budget=cfg.experience.state_budget)
+    return ex["prompt"].head(n).tolist(), float(ex["completion"].str.len().mean())
+
+
+def synth_rate(model, tok, prompts: list[str], max_new_tokens: int, batch_size: int) -> dict:
+    from dreamgym.experience.format import STOP
+    from dreamgym.models import Generator
+
+    gen = Generator(model, tok, max_new_tokens=max_new_tokens, batch_size=batch_size, stop_strings=[STOP])
+    gen.generate(prompts[:2])  # warm up
+    t0 = time.perf_counter()
+    outs = gen.generate(prompts)
+    dt = time.perf_counter() - t0
+    new = sum(len(o.token_ids) for o in outs)
+    return {"transitions_per_s": round(len(prompts) / dt, 2), "generated_tokens_per_s": round(new / dt, 1),
+            "mean_generated_tokens": round(new / len(prompts), 1),
+            "mean_prompt_tokens": round(sum(o.prompt_tokens for o in outs) / len(outs), 1),
+            "stopped_share": round(sum(o.finish_reason == "stop" for o in outs) / len(outs), 3),
+            "prompts": len(prompts), "batch_size": batch_size}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="16 prompts per env and model (same keys)")
+    ap.add_argument("--envs", nargs="+", default=ENVS, choices=ENVS)
+    ap.add_argument("--models", nargs="+", default=["tiny", "smollm2"], choices=["tiny", "smollm2"])
+    ap.add_argument("--params", default=str(ROOT / "params.yaml"))
+    ap.add_argument("--out", help="also write the JSON here")
+    args = ap.parse_args()
+    import torch
+
+    from dreamgym.config import load_config
+    from dreamgym.experience.train import make_model
+    from dreamgym.models import load_model
+
+    torch.manual_seed(0)
+    cfg = load_config(args.params)
+    n = 16 if args.quick else 128
+    out: dict = {"quick": args.quick, "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                                                  "torch_threads": torch.get_num_threads()}}
+    out["real"] = real_rates(args.envs)
+    cache = ROOT / cfg.experience.model.cache_dir
+    per_env: dict = {}
+    for env in args.envs:
+        prompts, completion_chars = prompts_for(env, n, cfg)
+        entry: dict = {"completion_chars_mean": round(completion_chars, 1)}
+        tiny_len = None
+        for kind in args.models:
+            if kind == "tiny":
+                trained = ROOT / cfg.paths.artifacts_dir / "experience" / env / "model"
+                if (trained / "config.json").is_file():
+                    model, tok = load_model("tiny", trained, cache)
+                    source = str(trained.relative_to(ROOT))
+                else:
+                    model, tok = make_model(cfg.experience, cache, prompts * 4)
+                    source = "fresh (untrained)"
+                res = synth_rate(model, tok, prompts, cfg.experience.max_new_tokens, cfg.experience.gen_batch_size)
+                tiny_len = max(8, int(res["mean_generated_tokens"]))
+            else:
+                model, tok = load_model("smollm2", None, cache)
+                source = "SmolLM2-135M-Instruct (untrained for this format)"
+                res = synth_rate(model, tok, prompts, tiny_len or 96, 8)
+            real = out["real"][env]
+            res["model"] = source
+            for key in ("steps_per_s", "steps_per_s_with_actions"):
+                if real.get(key):
+                    res[f"ratio_vs_real_{key}"] = round(res["transitions_per_s"] / real[key], 3)
+            entry[kind] = res
+            print(json.dumps({env: {kind: res}}), file=sys.stderr, flush=True)
+        per_env[env] = entry
+    out["envs"] = per_env
+    if "scienceworld" in per_env and "tiny" in per_env["scienceworld"]:
+        t = per_env["scienceworld"]["tiny"]
+        out["target"] = {"env": "scienceworld", "model": "tiny", "ratio_needed": 5.0,
+                         "ratio_vs_real_steps_per_s": t.get("ratio_vs_real_steps_per_s"),
+                         "ratio_vs_real_steps_per_s_with_actions": t.get("ratio_vs_real_steps_per_s_with_actions")}
+    text = json.dumps(out, indent=1)
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
