@@ -127,7 +127,7 @@ def main() -> None:
             res["model"] = source
             for key in ("steps_per_s", "steps_per_s_with_actions"):
                 if real.get(key):
-                    res[f"ratio_vs_real_{key}"] = round(res["transitions_per_s"] / real[key], 3)
+                    res[f"ratio_vs_real_{key}"] = float(f"{res['transitions_per_s'] / real[key]:.3g}")
             entry[kind] = res
             print(json.dumps({env: {kind: res}}), file=sys.stderr, flush=True)
         per_env[env] = entry
