@@ -138,9 +138,6 @@ class MlflowTracker(Tracker):
     def log_model(self, model, tokenizer, name: str, registered_name: str | None = None,
                   tags: Mapping[str, str] | None = None) -> str | None:
         import mlflow.transformers
-
-        if hasattr(model, "merge_and_unload"):  # a LoRA model: log the merged weights, loadable without peft
-            model = model.merge_and_unload()
         import torch
         import transformers
 

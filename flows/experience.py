@@ -33,7 +33,7 @@ from dreamgym.data import io
 from dreamgym.errors import DreamGymError, GateError
 from dreamgym.experience.retrieval import buffer_retriever
 from dreamgym.experience.train import ExperienceRun, train_experience_model
-from dreamgym.models import save_model
+from dreamgym.models import merge_lora, save_model
 from dreamgym.quality import validate_experience_model
 from flows.common import run_cli, tracker_for
 
@@ -57,8 +57,8 @@ def open_buffer(cfg: DreamGymConfig, root: Path) -> tuple[ReplayBuffer | None, d
         raise DreamGymError(f"{snap_file} not found: run the seed_buffer stage first (python -m flows.buffer), or "
                             f"set experience.k=0 to train without retrieval")
     snap = json.loads(snap_file.read_text())
-    buf = ReplayBuffer.from_config(cfg.buffer, root=root)
-    return buf.checkout(snap["tag"]), buf.checkout(snap["tag"]).info(snap["tag"]).to_dict()
+    view = ReplayBuffer.from_config(cfg.buffer, root=root).checkout(snap["tag"])
+    return view, view.info(snap["tag"]).to_dict()
 
 
 @task(cache_policy=NO_CACHE)  # models, buffers and callbacks: nothing to hash
@@ -113,14 +113,15 @@ def experience_flow(cfg: DreamGymConfig, root: str = ".") -> dict:
                 t.log_table(run.table, f"predictions/{env}.json")
                 t.log_dict({"history": run.sft.history, **run.sft.to_dict()}, "sft/result.json")
                 t.log_dict(report.to_dict(), "gate/experience_model_report.json")
-                save_model(run.model, run.tokenizer, out_dir / env / "model")
+                model = merge_lora(run.model) if x.model.lora else run.model  # a plain causal LM to save and log
+                save_model(model, run.tokenizer, out_dir / env / "model")
                 version = None
                 if report.ok:
-                    version = t.log_model(run.model, run.tokenizer, "model", f"dreamgym-experience-{env}",
+                    version = t.log_model(model, run.tokenizer, "model", f"dreamgym-experience-{env}",
                                           tags={"ablation": ablation, "gate": "passed"})
                     t.set_tags({"gate": "passed"})
                 else:
-                    t.log_model(run.model, run.tokenizer, "model")
+                    t.log_model(model, run.tokenizer, "model")
                     t.set_tags({"gate": "failed"})
                     failed.append(env)
                     logger.warning(report.to_text())

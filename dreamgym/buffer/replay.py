@@ -290,6 +290,7 @@ class ReplayBuffer:
         self._check_schema(self._table.schema)
         self._atable = None  # the async handle of the query path, opened on first search
         self._atable_version: int | None = None  # the version it was last pinned to (views / rci=None)
+        self._pinned: int | None = None  # a checkout() view's version
 
     @classmethod
     def from_config(cls, cfg: BufferConfig, root: Path | str | None = None) -> ReplayBuffer:
@@ -467,8 +468,9 @@ class ReplayBuffer:
         if self._atable is None:
             db = await lancedb.connect_async(self.uri, read_consistency_interval=self._rci)
             self._atable = await db.open_table(self.table_name)
-        want = self.version if (self._read_only or self._rci is None) else None
-        if want is not None and want != self._atable_version:  # follow this handle's pinned / own view
+        # a view reads its pinned version (fixed at checkout); an rci=None handle its own latest write
+        want = self._pinned if self._read_only else (self.version if self._rci is None else None)
+        if want is not None and want != self._atable_version:
             await self._atable.checkout(want)
             self._atable_version = want
         q = self._tune(self._atable.query().nearest_to(vec).column(VECTOR), k, flt, exact, columns, with_row_id,
@@ -641,6 +643,7 @@ class ReplayBuffer:
         view._read_only = True
         view._batches_since_compact = 0
         view._atable, view._atable_version = None, None  # its own async handle, pinned on first search
+        view._pinned = int(view._table.version)
         return view
 
     # -- index ---------------------------------------------------------------------------------------------------

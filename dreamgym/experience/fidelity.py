@@ -116,8 +116,8 @@ def open_loop_divergence(model, episodes: pd.DataFrame, max_episodes: int = 50,
                          max_steps: int = 30) -> dict[str, float]:
     """Replay real episodes' action sequences open-loop through the model (batched across episodes).
 
-    `model`: an ExperienceModel. `episodes`: examples rows (episode_id, t, state, action, next_state, split and
-    the task text in `instruction`), abstract states. Each episode starts from its real first state; from then
+    `model`: an ExperienceModel. `episodes`: examples rows (episode_id, t, split, abstract state / next_state,
+    action) with the task text in `instruction`. Each episode starts from its real first state; from then
     on the model's own predicted states feed the history and the next step. Returns the mean first divergence
     step (0-based index of the first step whose predicted next state differs from the real one; the episode
     length when none does), the mean episode length, the share of episodes replayed without divergence, and
@@ -125,7 +125,7 @@ def open_loop_divergence(model, episodes: pd.DataFrame, max_episodes: int = 50,
     """
     from dreamgym.experience.synthetic import Query
 
-    need = {"episode_id", "t", "state", "action", "next_state", "instruction"}
+    need = {"episode_id", "t", "state", "action", "next_state", "instruction", "split"}
     if need - set(episodes.columns):
         raise DreamGymError(f"open_loop_divergence: episodes lack column(s) {sorted(need - set(episodes.columns))}")
     eps = []
@@ -133,7 +133,7 @@ def open_loop_divergence(model, episodes: pd.DataFrame, max_episodes: int = 50,
         if int(ep["t"].iloc[0]) != 0:
             continue
         ep = ep.head(max_steps)
-        eps.append({"id": ep_id, "instr": str(ep["instruction"].iloc[0]), "split": str(ep.get("split", pd.Series(["val"])).iloc[0]),
+        eps.append({"id": ep_id, "instr": str(ep["instruction"].iloc[0]), "split": str(ep["split"].iloc[0]),
                     "actions": ep["action"].astype(str).tolist(), "real": ep["next_state"].astype(str).tolist(),
                     "state": str(ep["state"].iloc[0]), "hist": [], "diverged": None})
         if len(eps) >= max_episodes:

@@ -69,13 +69,6 @@ def _dataset(df: pd.DataFrame, where: str):
     return Dataset.from_pandas(df[["prompt", "completion"]].reset_index(drop=True), preserve_index=False)
 
 
-def _count_tokens(tokenizer, df: pd.DataFrame, max_length: int) -> int:
-    n = 0
-    for p, c in zip(df["prompt"], df["completion"], strict=True):
-        n += min(max_length, len(tokenizer(p + c, add_special_tokens=False)["input_ids"]) + 1)
-    return n
-
-
 def train_sft(model, tokenizer, train: pd.DataFrame, val: pd.DataFrame | None, settings: SFTParams,
               out_dir: str | Path, on_log: Callable[[dict[str, float], int], None] | None = None) -> SFTResult:
     """Fine-tune `model` in place on prompt/completion examples; returns losses and timings.
@@ -128,13 +121,11 @@ def train_sft(model, tokenizer, train: pd.DataFrame, val: pd.DataFrame | None, s
         on_log({"exp/val_loss": val_after}, trainer.state.global_step)
     train_losses = [h["exp/train_loss"] for h in history if "exp/train_loss" in h]
     steps = int(trainer.state.global_step)
-    seen = steps * settings.batch_size * settings.grad_accum
-    sample = train.head(min(len(train), 512))
-    per_example = _count_tokens(tokenizer, sample, settings.max_length) / max(1, len(sample))
+    seen = max((float(h["num_tokens"]) for h in trainer.state.log_history if "num_tokens" in h), default=0.0)
     model.eval()
     return SFTResult(steps=steps, seconds=round(seconds, 2), train_examples=len(train_ds),
                      val_examples=len(val_ds) if val_ds is not None else 0,
                      train_loss_first=train_losses[0] if train_losses else None,
                      train_loss_last=train_losses[-1] if train_losses else None,
                      val_loss_before=val_before, val_loss_after=val_after,
-                     train_tokens=int(seen * per_example), history=history)
+                     train_tokens=int(seen), history=history)

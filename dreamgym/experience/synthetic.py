@@ -80,9 +80,12 @@ class ExperienceModel:
     def __init__(self, generator, env: str, *, retriever: Retriever | None = None, k: int = 4,
                  history_window: int = 2, prompt_budget: int = 3072, state_budget: int = 600,
                  with_reasoning: bool = True, retry_generator=None, version: str = "untracked"):
+        import copy
+
         from dreamgym.models import Generator
 
-        if STOP not in generator.stop_strings:
+        if STOP not in generator.stop_strings:  # a shallow copy (same model): the caller's generator is untouched
+            generator = copy.copy(generator)
             generator.stop_strings = (*generator.stop_strings, STOP)
         self.generator = generator
         self.retry_generator = retry_generator or Generator(

@@ -28,7 +28,7 @@ from dreamgym.config import ExperienceConfig
 from dreamgym.errors import DreamGymError
 from dreamgym.experience.examples import build_examples
 from dreamgym.experience.fidelity import open_loop_divergence, prediction_table, transition_fidelity
-from dreamgym.experience.format import SPECIAL_TOKENS, abstract_state, task_context
+from dreamgym.experience.format import SPECIAL_TOKENS, task_context
 from dreamgym.experience.sft import SFTResult, train_sft
 from dreamgym.experience.synthetic import ExperienceModel, Retriever
 
@@ -73,20 +73,16 @@ def make_model(cfg: ExperienceConfig, cache_dir: Path, texts: list[str]):
     return model, tok
 
 
-def _open_loop_frame(steps: pd.DataFrame, tasks: pd.DataFrame, env: str, episodes: list[str],
-                     state_budget: int) -> pd.DataFrame:
-    """The val episodes' rows with abstract states and the task text (from the raw first observation)."""
+def _open_loop_frame(val: pd.DataFrame, steps: pd.DataFrame, tasks: pd.DataFrame, env: str,
+                     episodes: list[str]) -> pd.DataFrame:
+    """The val examples of `episodes` (already abstract states) with each episode's task text, which needs the
+    raw first observation (textcraft's recipes are not in abstract states)."""
     instr = dict(zip(tasks["task_id"], tasks["instruction"], strict=True))
-    df = steps[steps["episode_id"].isin(episodes)].sort_values(["episode_id", "t"])
-    rows = []
-    for ep_id, ep in df.groupby("episode_id", sort=True):
-        first = ep.iloc[0]
-        text = task_context(env, str(instr[first["task_id"]]), str(first["state"]))
-        for r in ep.itertuples(index=False):
-            rows.append({"episode_id": ep_id, "t": int(r.t), "instruction": text, "split": str(r.split),
-                         "state": abstract_state(env, str(r.state), state_budget), "action": str(r.action),
-                         "next_state": abstract_state(env, str(r.next_state), state_budget)})
-    return pd.DataFrame(rows)
+    firsts = steps[steps["episode_id"].isin(episodes) & (steps["t"] == 0)]
+    text = {r.episode_id: task_context(env, str(instr[r.task_id]), str(r.state)) for r in firsts.itertuples()}
+    frame = val[val["episode_id"].isin(text)][["episode_id", "t", "split", "state", "action", "next_state"]].copy()
+    frame["instruction"] = frame["episode_id"].map(text)
+    return frame
 
 
 def train_experience_model(steps: pd.DataFrame, tasks: pd.DataFrame, env: str, cfg: ExperienceConfig, *,
@@ -134,7 +130,7 @@ def train_experience_model(steps: pd.DataFrame, tasks: pd.DataFrame, env: str, c
     if cfg.open_loop_episodes:
         t0 = time.perf_counter()
         eps = sorted(val["episode_id"].unique())[: cfg.open_loop_episodes]
-        frame = _open_loop_frame(steps, tasks, env, eps, cfg.state_budget)
+        frame = _open_loop_frame(val, steps, tasks, env, eps)
         open_loop = open_loop_divergence(xm, frame, max_episodes=cfg.open_loop_episodes,
                                          max_steps=cfg.open_loop_max_steps)
         seconds["open_loop"] = time.perf_counter() - t0

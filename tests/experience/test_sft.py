@@ -22,7 +22,7 @@ def test_training_lowers_val_loss_and_the_saved_model_predicts_identically(fast_
     res = train_sft(model, tok, train, val, SFTParams(max_steps=25, batch_size=8, max_length=512, eval_every=0,
                                                       eval_examples=32, logging_steps=5), tmp_path / "scratch")
     assert res.steps == 25 and res.val_loss_after < 0.8 * res.val_loss_before
-    assert res.train_loss_last < res.train_loss_first
+    assert res.train_loss_last < res.train_loss_first and res.train_tokens > 0
     assert any(not (p == before[n]).all() for n, p in model.named_parameters())
     prompts = val["prompt"].head(4).tolist()
     out = ExperienceModel(Generator(model, tok, max_new_tokens=48), "babyai").predict_prompts(prompts)

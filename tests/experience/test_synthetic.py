@@ -8,7 +8,7 @@ import pytest
 
 from dreamgym.data.schema import Task
 from dreamgym.errors import DreamGymError
-from dreamgym.experience.format import format_target
+from dreamgym.experience.format import STOP, format_target
 from dreamgym.experience.synthetic import ExperienceModel, SyntheticEnv
 from dreamgym.models import Generator, load_model
 
@@ -23,7 +23,7 @@ class ScriptedGenerator:
 
     def __init__(self, answer):
         self.answer, self.calls, self.batches = answer, 0, []
-        self.stop_strings, self.max_new_tokens, self.batch_size, self.seed = (), 64, 8, 0
+        self.stop_strings, self.max_new_tokens, self.batch_size, self.seed = (STOP,), 64, 8, 0
         self.model = self.tokenizer = None
 
     def generate(self, prompts):
@@ -102,3 +102,5 @@ def test_a_real_untrained_model_emitting_garbage_never_crashes(tmp_path):
         for r in SyntheticEnv.step_batch(live, ["move forward"] * len(live)):
             assert r.reward == 0.0 and isinstance(r.observation, str)
     assert all(e.done for e in envs) and xm.stats["parse_failures"] == xm.stats["predictions"]
+    mine = Generator(model, tok, max_new_tokens=16)
+    assert ExperienceModel(mine, "babyai").generator.stop_strings == (STOP,) and mine.stop_strings == ()
