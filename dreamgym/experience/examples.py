@@ -16,9 +16,12 @@ Context-determined transitions (`context_determined`, one rule per env in `CONTE
 context-determined when its real next state is a function of what the prompt's context shows (the task block,
 the history window, the current state and the action); only those can be predicted exactly, so fidelity is
 reported on both subsets. Rules:
-- babyai: every object label in the next state ("red ball 1") and any carried kind ("carrying blue key") is
-  named in the current state or the history window. A turn or a step can bring unseen objects into view: then
-  not determined. Simplification: wall distances and positions are taken as inferable by geometry.
+- babyai: a context-only simulator of BabyAI's egocentric geometry (babyai_predict) reproduces the next state:
+  objects and walls shift / rotate with move forward and the turns, leave the 7x7 view, pick up / drop / toggle
+  act on the cell ahead. It takes cells the agent never saw as empty and walls as straight, and does not model
+  occlusion; a turn never shows what was behind. Multi-step macro actions (go to, go through, pick up from afar)
+  are not determined: their path is the planner's. So an unseen object or wall coming into view, a door in a
+  side wall or an occluded cell makes a transition not determined.
 - textcraft: a context-only simulator of the game's rules reproduces the real next state and validity. It reads
   the recipes from the task block and the inventory from the state, and applies get / craft / inventory with
   counts and the inventory order; an item that is only a recipe ingredient is taken as a base item (gettable),
@@ -62,6 +65,17 @@ register_context_rule = CONTEXT_RULES.register
 Retriever = Callable[[str, str, str, str], Sequence[Mapping[str, Any]]]
 
 
+def retrieve_many(retriever: Retriever | None, queries: Sequence[tuple[str, str, str | None, str]],
+                  k: int) -> list[list[Mapping[str, Any]]]:
+    """The first k results of `retriever` for each (state, action, exclude_episode, split) query: one call to its
+    `many` method when it has one (e.g. retrieval.BufferRetriever: one embedding batch), else one call each."""
+    if retriever is None or k <= 0:
+        return [[] for _ in queries]
+    many = getattr(retriever, "many", None)
+    got = many(list(queries)) if callable(many) else [retriever(*q) for q in queries]
+    return [list(r)[:k] for r in got]
+
+
 def _squeeze(text: str) -> str:
     return " ".join(str(text).split())
 
@@ -80,17 +94,112 @@ def context_determined(env: str, history_states: Sequence[str], state: str, acti
 _COLORS = "red|green|blue|purple|yellow|grey"
 _BA_LABEL = re.compile(rf"\b({_COLORS}) (ball|box|key|door) (\d+)\b")
 _BA_CARRIED = re.compile(rf"\bcarrying (?:an? )?({_COLORS}) (ball|box|key)\b")
+_BA_ITEM = re.compile(rf"((?:open |closed |locked )?(?:{_COLORS}) (?:ball|box|key|door) \d+): (.+)")
+_BA_POS = re.compile(r"(?:(\d+) ahead)?(?: ?(\d+) (left|right))?")
+_BA_WALL = re.compile(r"(\d+) (ahead|left|right)")
+_BA_VIEW, _BA_SIDE = 6, 3  # the agent sees 6 cells ahead and 3 to each side (minigrid's 7x7 view)
+
+
+def _ba_parse_state(text: str) -> tuple[list[tuple[str, int, int]], dict[str, int], str] | None:
+    """Abstract babyai state -> ([(object, front, right)], {direction: wall distance}, carrying part), or None
+    when a part is not one of the describer's (e.g. an invalid-action message)."""
+    objs: list[tuple[str, int, int]] = []
+    walls: dict[str, int] = {}
+    carrying = ""
+    for part in (p.strip() for p in text.split(";")):
+        m = _BA_ITEM.fullmatch(part)
+        if m:
+            pos = _BA_POS.fullmatch(m.group(2))
+            if not pos or not (pos.group(1) or pos.group(2)):
+                return None
+            right = int(pos.group(2) or 0) * (-1 if pos.group(3) == "left" else 1)
+            objs.append((m.group(1), int(pos.group(1) or 0), right))
+        elif part.startswith("wall: "):
+            for w in part[6:].split(", "):
+                mw = _BA_WALL.fullmatch(w)
+                if not mw:
+                    return None
+                walls[mw.group(2)] = int(mw.group(1))
+        elif part.startswith("carrying "):
+            carrying = part
+        elif part != "no objects":
+            return None
+    return objs, walls, carrying
+
+
+def _ba_render(objs: list[tuple[str, int, int]], walls: dict[str, int], carrying: str) -> str:
+    """The describer's order and wording (see envs/_babyai_view.py): objects nearest first, then walls."""
+    parts = []
+    for name, f, r in sorted(objs, key=lambda o: (abs(o[1]) + abs(o[2]), o[1], o[2])):
+        side = f"{abs(r)} {'right' if r > 0 else 'left'}" if r else ""
+        parts.append(f"{name}: " + " ".join(x for x in (f"{f} ahead" if f else "", side) if x))
+    out = "; ".join(parts) or "no objects"
+    ws = [f"{walls[d]} {d}" for d in ("ahead", "left", "right") if walls.get(d)]
+    if ws:
+        out += "; wall: " + ", ".join(ws)
+    return out + (f"; {carrying}" if carrying else "")
+
+
+def babyai_predict(context: Sequence[str], state: str, action: str) -> str | None:
+    """The abstract next state BabyAI's egocentric geometry gives from the context alone, or None when the action
+    is a multi-step macro (go to / go through / pick up from afar: the path is the planner's) or a part of the
+    state is not the describer's. Assumptions: cells the agent never saw are empty and walls are straight (a
+    side wall keeps its distance when the agent moves along it); no occlusion. A transition where the real next
+    state differs (an unseen object or wall came into view, a door in a wall, occlusion) is not determined."""
+    parsed = _ba_parse_state(state)
+    if parsed is None:
+        return None
+    objs, walls, carrying = parsed
+    act = _squeeze(action).lower()
+    if act == "move forward":
+        if walls.get("ahead") == 1 or any(f == 1 and r == 0 for _, f, r in objs):
+            return None  # blocked: the env would not list it as valid
+        objs = [(n, f - 1, r) for n, f, r in objs]
+        walls = {**walls, "ahead": walls["ahead"] - 1} if "ahead" in walls else dict(walls)
+    elif act in ("turn left", "turn right"):
+        sign = 1 if act == "turn right" else -1
+        # turning right: what was to the right is now ahead, what was ahead is now to the left
+        objs = [(n, sign * r, -sign * f) for n, f, r in objs]
+        old, walls = walls, {}
+        if (old.get("right") if sign > 0 else old.get("left")):
+            walls["ahead"] = old["right" if sign > 0 else "left"]
+        if old.get("ahead", 0) and old["ahead"] <= _BA_SIDE:
+            walls["left" if sign > 0 else "right"] = old["ahead"]
+    elif act == "toggle":
+        objs = [((n.replace("closed ", "open ", 1) if n.startswith("closed ") else
+                  n.replace("open ", "closed ", 1) if n.startswith("open ") else
+                  n.replace("locked ", "open ", 1)) if (f, r) == (1, 0) else n, f, r) for n, f, r in objs]
+    elif act.startswith("pick up "):
+        target = act[len("pick up "):]
+        hit = [o for o in objs if o[0] == target and (o[1], o[2]) == (1, 0)]
+        if not hit or carrying != "carrying nothing":
+            return None
+        objs = [o for o in objs if o is not hit[0]]
+        carrying = "carrying " + " ".join(target.split()[:2])
+    elif act == "drop":
+        kind = carrying[len("carrying "):]
+        labels = {f"{c} {t} {n}" for c, t, n in _BA_LABEL.findall(" ".join([*context, state]))
+                  if f"{c} {t}" == kind}
+        if len(labels) != 1 or any((f, r) == (1, 0) for _, f, r in objs):
+            return None  # which of several same-kind objects is carried is not in the context
+        objs = [*objs, (labels.pop(), 1, 0)]
+        walls = {d: v for d, v in walls.items() if d != "ahead"}  # the dropped object blocks the view ahead
+        carrying = "carrying nothing"
+    else:
+        return None
+    objs = [(n, f, r) for n, f, r in objs if 0 <= f <= _BA_VIEW and abs(r) <= _BA_SIDE and (f, r) != (0, 0)]
+    return _ba_render(objs, walls, carrying)
 
 
 @register_context_rule("babyai")
 def babyai_determined(history_states: Sequence[str], state: str, action: str, next_state: str, valid: bool) -> bool:
-    """Every object label and carried kind of the next state is named in the state or the history window."""
-    ctx = " ".join([*history_states, state])
-    labels = set(_BA_LABEL.findall(ctx))
-    kinds = {(c, t) for c, t, _ in labels} | set(_BA_CARRIED.findall(ctx))
-    if any(lab not in labels for lab in _BA_LABEL.findall(next_state)):
+    """BabyAI's geometry applied to the context (babyai_predict) reproduces the real next state exactly."""
+    if not valid:
         return False
-    return all(kind in kinds for kind in _BA_CARRIED.findall(next_state))
+    pred = babyai_predict(history_states, abstract_state("babyai", state, _READ), action)
+    real = abstract_state("babyai", next_state, _READ)
+    # success appends "task completed": the task block decides it (and reward/done are scored on their own)
+    return pred is not None and pred == real.removesuffix("; task completed")
 
 
 # ---- textcraft ------------------------------------------------------------------------------------------------
@@ -303,6 +412,8 @@ def build_examples(steps: pd.DataFrame, tasks: pd.DataFrame, *, env: str, annota
     def ab(text: str) -> str:
         return abstract_state(env, text, state_budget)
 
+    refs = iter(retrieve_many(retriever, [(str(r.state), str(r.action), str(r.episode_id), str(r.split))
+                                          for r in df.itertuples(index=False)], k))
     rows: list[dict[str, Any]] = []
     notes: list[dict[str, Any]] = []
     for episode_id, ep in df.groupby("episode_id", sort=True):
@@ -315,8 +426,7 @@ def build_examples(steps: pd.DataFrame, tasks: pd.DataFrame, *, env: str, annota
         actions = [str(a) for a in ep["action"]]
         for i, row in enumerate(ep.itertuples(index=False)):
             hist = [(abs_s[j], actions[j]) for j in range(max(0, i - history_window), i)] if history_window else []
-            retrieved = list(retriever(str(row.state), actions[i], str(episode_id), str(row.split)))[:k] \
-                if retriever is not None and k > 0 else []
+            retrieved = next(refs)
             prompt = build_prompt(task_text, hist, retrieved, abs_s[i], actions[i], env=env,
                                   history_window=history_window, budget=budget, state_budget=state_budget)
             valid = bool(row.valid_action)

@@ -27,6 +27,7 @@ from typing import Any
 from dreamgym.data.schema import Step, Task
 from dreamgym.envs.base import StepResult, TextEnv
 from dreamgym.errors import DreamGymError
+from dreamgym.experience.examples import retrieve_many
 from dreamgym.experience.format import (
     STOP,
     ParseFailure,
@@ -104,11 +105,10 @@ class ExperienceModel:
     def abstract(self, text: str) -> str:
         return abstract_state(self.env, text, self.state_budget)
 
-    def prompt(self, q: Query) -> str:
-        """The model's prompt for one query (retrieval included)."""
-        refs: list[Mapping[str, Any]] = []
-        if self.retriever is not None and self.k > 0:
-            refs = list(self.retriever(q.state, q.action, q.episode_id, q.split))[: self.k]
+    def prompt(self, q: Query, refs: Sequence[Mapping[str, Any]] | None = None) -> str:
+        """The model's prompt for one query (retrieval included; `refs`: already retrieved transitions)."""
+        if refs is None:
+            refs = retrieve_many(self.retriever, [(q.state, q.action, q.episode_id, q.split)], self.k)[0]
         return build_prompt(q.instruction, list(q.history), refs, q.state, q.action, env=self.env,
                             history_window=self.history_window, budget=self.prompt_budget,
                             state_budget=self.state_budget)
@@ -147,7 +147,8 @@ class ExperienceModel:
 
     def predict(self, queries: Sequence[Query]) -> list[Outcome]:
         """Predict the next state, validity, reward and done of each query, in one batched generation."""
-        return self.predict_prompts([self.prompt(q) for q in queries])
+        refs = retrieve_many(self.retriever, [(q.state, q.action, q.episode_id, q.split) for q in queries], self.k)
+        return self.predict_prompts([self.prompt(q, r) for q, r in zip(queries, refs, strict=True)])
 
 
 class SyntheticEnv(TextEnv):
