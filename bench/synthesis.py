@@ -4,7 +4,7 @@ For each env: held-out real prompts (build_examples on the seed data in data/<en
 is the model's own cost; retrieval adds a buffer query per step, see bench/buffer.py) are answered by the
 experience model with the project's Generator (greedy, batched, KV cache, stop at `</done>`), for each model:
 
-* `tiny`: artifacts/experience/<env>/model when the experience stage has trained one, else a fresh tiny model
+* `tiny`: artifacts/experience/models/<env> when the experience stage has trained one, else a fresh tiny model
   of the params.yaml shape (untrained: it rarely stops early, so its figure is a pessimistic one);
 * `smollm2`: SmolLM2-135M-Instruct (offline GGUF wheel, cached under artifacts/cache/models), untrained for
   this format, capped at the tiny model's mean generated length so both produce comparable outputs.
@@ -110,7 +110,7 @@ def main() -> None:
         tiny_len = None
         for kind in args.models:
             if kind == "tiny":
-                trained = ROOT / cfg.paths.artifacts_dir / "experience" / env / "model"
+                trained = ROOT / cfg.paths.artifacts_dir / "experience" / "models" / env
                 if (trained / "config.json").is_file():
                     model, tok = load_model("tiny", trained, cache)
                     source = str(trained.relative_to(ROOT))

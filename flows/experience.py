@@ -11,7 +11,7 @@ with TRL's SFTTrainer, score held-out real transitions and open-loop episodes (d
 run the GX gate on the fidelity metrics and the model's outputs; log everything to a nested MLflow run
 (config, buffer snapshot, training curves, `exp/*` metrics, the prediction table beside the real outcomes,
 the gate report, the model + tokenizer); register a model that passed the gate as
-`dreamgym-experience-<env>`. Saves the model to artifacts/experience/<env>/model and writes
+`dreamgym-experience-<env>`. Saves the model to artifacts/experience/models/<env> and writes
 artifacts/experience/metrics.json (a DVC metric). A failed gate stops the stage after every env was tried,
 unless experience.gate.enforce is false.
 """
@@ -98,7 +98,7 @@ def experience_flow(cfg: DreamGymConfig, root: str = ".") -> dict:
     failed: list[str] = []
     x = cfg.experience
     ablation = ",".join(n for n, off in (("no-reasoning", not x.with_reasoning), ("no-history", x.history_window == 0),
-                                         ("no-retrieval", x.k == 0)) if off) or "full"
+                                         ("no-retrieval", x.k == 0), ("augmented", x.augment_copies > 0)) if off) or "full"
     with tracker.run("train_experience_model", tags={"stage": "train_experience_model", "ablation": ablation}):
         tracker.log_config(cfg.model_dump())
         buf, snap = open_buffer(cfg, rootp)
@@ -114,7 +114,7 @@ def experience_flow(cfg: DreamGymConfig, root: str = ".") -> dict:
                 t.log_dict({"history": run.sft.history, **run.sft.to_dict()}, "sft/result.json")
                 t.log_dict(report.to_dict(), "gate/experience_model_report.json")
                 model = merge_lora(run.model) if x.model.lora else run.model  # a plain causal LM to save and log
-                save_model(model, run.tokenizer, out_dir / env / "model")
+                save_model(model, run.tokenizer, out_dir / "models" / env)
                 version = None
                 if report.ok:
                     version = t.log_model(model, run.tokenizer, "model", f"dreamgym-experience-{env}",

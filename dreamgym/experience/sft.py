@@ -89,7 +89,7 @@ def train_sft(model, tokenizer, train: pd.DataFrame, val: pd.DataFrame | None, s
         learning_rate=settings.learning_rate, warmup_steps=settings.warmup_ratio, lr_scheduler_type="linear",
         weight_decay=settings.weight_decay, per_device_train_batch_size=settings.batch_size,
         per_device_eval_batch_size=settings.batch_size, gradient_accumulation_steps=settings.grad_accum,
-        max_length=settings.max_length, completion_only_loss=True, packing=False,
+        max_length=settings.max_length, completion_only_loss=settings.completion_only, packing=False,
         eval_strategy="steps" if (val_ds is not None and settings.eval_every > 0) else "no",
         eval_steps=settings.eval_every or None, logging_steps=settings.logging_steps, save_strategy="no",
         report_to="none", use_cpu=True, bf16=False, fp16=False, seed=settings.seed, data_seed=settings.seed,

@@ -26,6 +26,7 @@ import pandas as pd
 
 from dreamgym.config import ExperienceConfig
 from dreamgym.errors import DreamGymError
+from dreamgym.experience.augment import augment_examples
 from dreamgym.experience.examples import build_examples
 from dreamgym.experience.fidelity import open_loop_divergence, prediction_table, transition_fidelity
 from dreamgym.experience.format import SPECIAL_TOKENS, task_context
@@ -107,6 +108,7 @@ def train_experience_model(steps: pd.DataFrame, tasks: pd.DataFrame, env: str, c
     if len(train) == 0 or len(val) == 0:
         raise DreamGymError(f"experience model for '{env}': {len(train)} train and {len(val)} val examples; the "
                             f"seed data needs both splits (seed_data.val_fraction)")
+    train = augment_examples(train, env, cfg.augment_copies, seed=cfg.sft.seed)
     seconds["examples"] = time.perf_counter() - t0
     texts = [*train["prompt"], *train["completion"]]
     model, tok = make_model(cfg, cache_dir, texts)

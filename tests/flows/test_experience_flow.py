@@ -16,13 +16,13 @@ from flows.experience import experience_flow
 def test_experience_flow_trains_measures_gates_and_logs(seeded):
     tmp, repo, cfg, _ = seeded
     buffer_flow(cfg, root=str(repo))  # the snapshot retrieval reads (reused if another test made it)
-    cfg = cfg_for(repo, tmp, "experience.envs=[babyai]")
+    cfg = cfg_for(repo, tmp, "experience.envs=[babyai]", "experience.k=2", "experience.history_window=1")
     before = len(runs(tmp))
     out = experience_flow(cfg, root=str(repo))
     res = out["babyai"]
     assert res["sft"]["exp/sft_val_loss_after"] < res["sft"]["exp/sft_val_loss_before"]  # training lowered val loss
     assert 0.0 <= res["fidelity"]["parse_rate"] <= 1.0 and 0 < res["fidelity"]["n"] <= 16  # eval_examples
-    assert (repo / "artifacts/experience/babyai/model/config.json").is_file()
+    assert (repo / "artifacts/experience/models/babyai/config.json").is_file()
     assert json.loads((repo / "artifacts/experience/metrics.json").read_text())["babyai"]["gate"] == res["gate"]
     new = runs(tmp)[: len(runs(tmp)) - before]
     child = next(r for r in new if r.info.run_name == "experience-babyai")
