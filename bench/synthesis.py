@@ -17,6 +17,7 @@ at most 1/5 of a real ScienceWorld step with the tiny model, i.e. ratio >= 5.
     python bench/synthesis.py              # full: 128 prompts per env and model (~10 minutes)
     python bench/synthesis.py --quick      # same keys, 16 prompts, no smollm2 conversion wait if cached
     python bench/synthesis.py --envs babyai textcraft --models tiny
+    python bench/synthesis.py --models-dir artifacts/tw_sw/experience/models   # models trained elsewhere
 
 Prints one JSON object.
 """
@@ -89,6 +90,8 @@ def main() -> None:
     ap.add_argument("--models", nargs="+", default=["tiny", "smollm2"], choices=["tiny", "smollm2"])
     ap.add_argument("--params", default=str(ROOT / "params.yaml"))
     ap.add_argument("--out", help="also write the JSON here")
+    ap.add_argument("--models-dir", action="append", default=[],
+                    help="also look for trained tiny models in <dir>/<env> (repeatable; before the stage's own)")
     args = ap.parse_args()
     import torch
 
@@ -110,10 +113,12 @@ def main() -> None:
         tiny_len = None
         for kind in args.models:
             if kind == "tiny":
-                trained = ROOT / cfg.paths.artifacts_dir / "experience" / "models" / env
-                if (trained / "config.json").is_file():
+                dirs = [*(Path(d) / env for d in args.models_dir),
+                        ROOT / cfg.paths.artifacts_dir / "experience" / "models" / env]
+                trained = next((d for d in dirs if (d / "config.json").is_file()), None)
+                if trained is not None:
                     model, tok = load_model("tiny", trained, cache)
-                    source = str(trained.relative_to(ROOT))
+                    source = str(trained)
                 else:
                     model, tok = make_model(cfg.experience, cache, prompts * 4)
                     source = "fresh (untrained)"

@@ -98,7 +98,7 @@ def experience_flow(cfg: DreamGymConfig, root: str = ".") -> dict:
     failed: list[str] = []
     x = cfg.experience
     ablation = ",".join(n for n, off in (("no-reasoning", not x.with_reasoning), ("no-history", x.history_window == 0),
-                                         ("no-retrieval", x.k == 0), ("augmented", x.augment_copies > 0)) if off) or "full"
+                                         ("no-retrieval", x.k == 0), ("no-augmentation", x.augment_copies == 0)) if off) or "full"
     with tracker.run("train_experience_model", tags={"stage": "train_experience_model", "ablation": ablation}):
         tracker.log_config(cfg.model_dump())
         buf, snap = open_buffer(cfg, rootp)
