@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 import pandas as pd
 
+from dreamgym.experience.examples import BABYAI_COLORS
 from dreamgym.registry import Registry
 
 AUGMENTERS = Registry("example augmenter")
@@ -27,16 +28,15 @@ register_augmenter = AUGMENTERS.register
 #: the columns a renaming applies to (text the model sees or is scored on)
 TEXT_COLUMNS = ("prompt", "completion", "state", "action", "next_state", "reasoning")
 
-_BA_COLORS = ("red", "green", "blue", "purple", "yellow", "grey")
-_BA_COLOR = re.compile(r"\b(" + "|".join(_BA_COLORS) + r")\b")
+_BA_COLOR = re.compile(r"\b(" + "|".join(BABYAI_COLORS) + r")\b")
 
 
 @register_augmenter("babyai")
 def babyai_recolour(rng: random.Random) -> Callable[[str], str]:
     """A random permutation of BabyAI's six colours, as a text -> text function."""
-    perm = list(_BA_COLORS)
+    perm = list(BABYAI_COLORS)
     rng.shuffle(perm)
-    mapping = dict(zip(_BA_COLORS, perm, strict=True))
+    mapping = dict(zip(BABYAI_COLORS, perm, strict=True))
     return lambda text: _BA_COLOR.sub(lambda m: mapping[m.group(1)], text)
 
 

@@ -91,7 +91,9 @@ def context_determined(env: str, history_states: Sequence[str], state: str, acti
 
 
 # ---- babyai ---------------------------------------------------------------------------------------------------
-_COLORS = "red|green|blue|purple|yellow|grey"
+#: BabyAI's six colour names (minigrid.core.constants.COLOR_NAMES, kept here: no env import in this module)
+BABYAI_COLORS = ("red", "green", "blue", "purple", "yellow", "grey")
+_COLORS = "|".join(BABYAI_COLORS)
 _BA_LABEL = re.compile(rf"\b({_COLORS}) (ball|box|key|door) (\d+)\b")
 _BA_CARRIED = re.compile(rf"\bcarrying (?:an? )?({_COLORS}) (ball|box|key)\b")
 _BA_ITEM = re.compile(rf"((?:open |closed |locked )?(?:{_COLORS}) (?:ball|box|key|door) \d+): (.+)")

@@ -39,3 +39,11 @@ def test_envs_without_augmenter_and_zero_copies():
     df = pd.DataFrame({"prompt": ["<task>craft red dye</task>"], "completion": ["x"]})
     assert augment_examples(df, "textcraft", copies=3) is df
     assert augment_examples(df, "babyai", copies=0) is df
+
+
+def test_colour_list_matches_minigrid():
+    from minigrid.core.constants import COLOR_NAMES
+
+    from dreamgym.experience.examples import BABYAI_COLORS
+
+    assert sorted(BABYAI_COLORS) == sorted(COLOR_NAMES)
