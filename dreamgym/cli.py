@@ -1,4 +1,5 @@
-"""`dreamgym` command line: collect and version seed data, play an env, inspect config, open the MLflow UI.
+"""`dreamgym` command line: collect and version seed data, play an env, evaluate a policy, inspect config, open the
+MLflow UI.
 
 Every command has --help. Errors a user can fix (unknown env, split or preset, a bad value) print one line
 starting with "error:" and exit 2; nothing prints a traceback for them.
@@ -26,6 +27,14 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=N
 ParamsOpt = Annotated[Path, typer.Option("--params", help="params file")]
 PresetOpt = Annotated[str | None, typer.Option("--preset", help="named overlay, e.g. tiny")]
 SetOpt = Annotated[list[str] | None, typer.Option("--set", "-S", help="override key.path=value (repeatable)")]
+
+
+def _tracking_uri(cfg) -> str:
+    """The MLflow tracking URI of the config, a relative sqlite path made absolute (from the working directory)."""
+    uri = cfg.tracking.tracking_uri
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        uri = f"sqlite:///{Path(uri.removeprefix('sqlite:///')).resolve()}"
+    return uri
 
 
 def _cfg(params: Path, preset: str | None, overrides: list[str] | None):
@@ -172,14 +181,50 @@ def play(env: Annotated[str, typer.Argument(help="env name")],
                 typer.echo("SUCCESS" if info["success"] else ("step limit reached" if info["truncated"] else "episode ended"))
 
 
+@app.command("eval")
+def eval_(env: Annotated[str, typer.Option("--env", help="env name")],
+          model: Annotated[str, typer.Option("--model", help="a saved policy dir, or an MLflow model URI (models:/NAME/VERSION, runs:/RUN/model)")],
+          split: Annotated[str, typer.Option(help="train, val or test")] = "test",
+          n: Annotated[int, typer.Option("-n", min=1, help="episodes (one per task)")] = 100,
+          start: Annotated[int, typer.Option(min=0, help="first task index: tasks start..start+n-1 of the split")] = 0,
+          horizon: Annotated[int | None, typer.Option(min=1, help="turns per episode (default: policy.eval.horizon, else the last horizon stage)")] = None,
+          parallel: Annotated[int, typer.Option(min=1, help="episodes run at once")] = 32,
+          params: ParamsOpt = Path("params.yaml"), preset: PresetOpt = None, overrides: SetOpt = None) -> None:
+    """Evaluate a policy on real held-out tasks: success rate with a 95% interval, mean steps, invalid actions.
+
+    The env is built from params.yaml's envs.ENV (with policy.env_kwargs over it when ENV is policy.env);
+    episodes are greedy, so a model and a task range always give the same numbers."""
+    from dreamgym.envs import make_env
+    from dreamgym.envs.base import check_split
+    from dreamgym.envs.registry import get_env_class
+    from dreamgym.policy.checkpoint import load_policy
+    from dreamgym.policy.core import horizon_at
+    from dreamgym.policy.evaluate import evaluate_policy
+
+    get_env_class(env)
+    check_split(split)
+    cfg = _cfg(params, preset, overrides)
+    kwargs = cfg.policy_env_kwargs() if env == cfg.policy.env else cfg.env_kwargs(env)
+    h = horizon or cfg.policy.eval.horizon or horizon_at(10**9, cfg.policy.rl.horizon.stages, cfg.policy.rl.horizon.every)
+    agent = load_policy(model, tracking_uri=_tracking_uri(cfg))
+    envs = [make_env(env, **kwargs) for _ in range(min(parallel, n))]
+    try:
+        tasks_ = envs[0].list_tasks(split, n=n, start=start)
+        if not tasks_:
+            raise DreamGymError(f"no {split} tasks of '{env}' from index {start}")
+        res = evaluate_policy(agent, envs, tasks_, horizon=h)
+    finally:
+        for e in envs:
+            e.close()
+    typer.echo(json.dumps({"env": env, "split": split, "model": model, "start": start, **res.metrics("")}, indent=2))
+
+
 @app.command()
 def ui(params: ParamsOpt = Path("params.yaml"),
        port: Annotated[int | None, typer.Option(min=1, max=65535, help="port (default: tracking.ui_port)")] = None) -> None:
     """Start the MLflow UI on 127.0.0.1 over the local store (mlflow/)."""
     cfg = _cfg(params, None, [])
-    uri = cfg.tracking.tracking_uri
-    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
-        uri = f"sqlite:///{Path(uri.removeprefix('sqlite:///')).resolve()}"
+    uri = _tracking_uri(cfg)
     cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", cfg.tracking.ui_host,
            "--port", str(port or cfg.tracking.ui_port)]
     typer.echo(f"MLflow UI on http://{cfg.tracking.ui_host}:{port or cfg.tracking.ui_port}  (Ctrl-C stops it)")

@@ -1,10 +1,12 @@
-"""Shared flow helpers: CLI arguments -> resolved config, the tracker, project paths."""
+"""Shared flow helpers: CLI arguments -> resolved config, the tracker, project paths, reading the seed data."""
 
 from __future__ import annotations
 
 import argparse
 import os
 from pathlib import Path
+
+from prefect import task
 
 from dreamgym.config import DreamGymConfig, load_config
 from dreamgym.tracking import Tracker, make_tracker
@@ -57,3 +59,15 @@ def run_cli(description: str, argv: list[str] | None, extra, call) -> int:
         return 1
     print(json.dumps(result, indent=2, sort_keys=True, default=str))
     return 0
+
+
+@task
+def load_env_data(data_dir: str, env: str):
+    """(steps, tasks) DataFrames of one env's seed data (data/<env>/{steps,tasks}.parquet)."""
+    from dreamgym.data import io
+    from dreamgym.errors import DreamGymError
+
+    d = Path(data_dir) / env
+    if not (d / io.STEPS_FILE).is_file():
+        raise DreamGymError(f"no seed data for env '{env}' at {d}; run `dreamgym seed` (or choose another env)")
+    return io.read_table(d / io.STEPS_FILE), io.read_table(d / io.TASKS_FILE)

@@ -23,28 +23,17 @@ import sys
 import tempfile
 from pathlib import Path
 
-import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from dreamgym.buffer import ReplayBuffer
 from dreamgym.config import DreamGymConfig
-from dreamgym.data import io
 from dreamgym.errors import DreamGymError, GateError
 from dreamgym.experience.retrieval import buffer_retriever
 from dreamgym.experience.train import ExperienceRun, train_experience_model
 from dreamgym.models import merge_lora, save_model
 from dreamgym.quality import validate_experience_model
-from flows.common import run_cli, tracker_for
-
-
-@task
-def load_env_data(data_dir: str, env: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    d = Path(data_dir) / env
-    if not (d / io.STEPS_FILE).is_file():
-        raise DreamGymError(f"no seed data for env '{env}' at {d}; run `dreamgym seed` (or remove it from "
-                            f"experience.envs)")
-    return io.read_table(d / io.STEPS_FILE), io.read_table(d / io.TASKS_FILE)
+from flows.common import load_env_data, run_cli, tracker_for
 
 
 @task(cache_policy=NO_CACHE)

@@ -22,6 +22,9 @@ def cli(*args, stdin: str = "") -> subprocess.CompletedProcess:
     (["config", "--preset", "huge"], "error: unknown preset 'huge'"),
     (["config", "-S", "seed_data.noise_eps=7"], "error: invalid config at 'seed_data.noise_eps'"),
     (["bogus"], "error: No such command 'bogus'"),
+    (["eval", "--env", "babyai", "--model", "no/such/dir", "-n", "2"], "error: model kind 'hf': no model at no/such/dir"),
+    (["eval", "--env", "nope", "--model", "x"], "error: unknown env 'nope'"),
+    (["eval", "--env", "babyai", "--model", "x", "--split", "dev"], "error: unknown split 'dev'"),
 ])
 def test_bad_input_is_one_line(args, message):
     r = cli(*args)

@@ -174,6 +174,9 @@ class BabyAIEnv(TextEnv):
         self._seen = np.zeros((u.width, u.height), dtype=bool)
         return self._observe()
 
+    def accepts(self, task: Task) -> bool:
+        return task.env == self.name and level_id(str(task.spec.get("level", ""))) in self.levels
+
     def available_actions(self) -> list[str] | None:
         if self._view is None or self.done:
             return []

@@ -97,6 +97,11 @@ class TextEnv(ABC):
         """The valid actions in the current state, or None where the env has no list."""
         return None
 
+    def accepts(self, task: Task) -> bool:
+        """Whether `task` is one of this env's configuration (e.g. a BabyAI level it was built with); tasks of other
+        configurations may still reset. Used to pick matching demonstrations."""
+        return task.env == self.name
+
     def random_action(self, rng) -> str:
         """A uniformly random action (a `random.Random` drives it); from the valid list where there is one."""
         acts = self.available_actions()

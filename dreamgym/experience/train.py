@@ -30,8 +30,8 @@ from dreamgym.experience.augment import augment_examples
 from dreamgym.experience.examples import build_examples
 from dreamgym.experience.fidelity import open_loop_divergence, prediction_table, transition_fidelity
 from dreamgym.experience.format import SPECIAL_TOKENS, task_context
-from dreamgym.experience.sft import SFTResult, train_sft
 from dreamgym.experience.synthetic import ExperienceModel, Retriever
+from dreamgym.models.sft import SFTResult, train_sft
 
 
 @dataclass

@@ -1,5 +1,5 @@
-"""Models: tokenizer training, tiny Llama models, loading by kind (tiny / smollm2 / hf), LoRA, and the one
-generation engine (`Generator`) used by the experience model and the policy.
+"""Models: tokenizer training, tiny Llama models, loading by kind (tiny / smollm2 / hf), LoRA, SFT with TRL, and
+the one generation engine (`Generator`) used by the experience model and the policy.
 
     model, tok = load_model("tiny", None, cache_dir, tokenizer_texts=texts, tiny_kwargs={"hidden_size": 64})
     gen = Generator(model, tok, max_new_tokens=64, stop_strings=["</next>"])
@@ -21,11 +21,13 @@ if TYPE_CHECKING:
         SMOLLM2_REQUIREMENT,
         load_model,
         model_kind_names,
+        prepare,
         register_model_kind,
         save_model,
         smollm2_dir,
     )
     from dreamgym.models.lora import apply_lora, attention_modules, merge_lora
+    from dreamgym.models.sft import SFTResult, train_sft
     from dreamgym.models.tiny import build_tiny_model
     from dreamgym.models.tokenizer import train_tokenizer
 
@@ -33,7 +35,8 @@ _WHERE = {
     "Generation": "generation", "Generator": "generation",
     "MODEL_KINDS": "loading", "SMOLLM2_REQUIREMENT": "loading", "load_model": "loading",
     "model_kind_names": "loading", "register_model_kind": "loading", "save_model": "loading",
-    "smollm2_dir": "loading",
+    "smollm2_dir": "loading", "prepare": "loading",
+    "SFTResult": "sft", "train_sft": "sft",
     "apply_lora": "lora", "attention_modules": "lora", "merge_lora": "lora",
     "build_tiny_model": "tiny",
     "train_tokenizer": "tokenizer",
@@ -44,15 +47,18 @@ __all__ = [
     "SMOLLM2_REQUIREMENT",
     "Generation",
     "Generator",
+    "SFTResult",
     "apply_lora",
     "attention_modules",
     "build_tiny_model",
     "load_model",
     "merge_lora",
     "model_kind_names",
+    "prepare",
     "register_model_kind",
     "save_model",
     "smollm2_dir",
+    "train_sft",
     "train_tokenizer",
 ]
 

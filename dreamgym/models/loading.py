@@ -58,10 +58,10 @@ def load_model(kind: str, path: str | Path | None, cache_dir: Path, *, dtype: to
     loader = MODEL_KINDS.get(kind)  # UnknownNameError (a DreamGymError) listing the kinds
     model, tokenizer = loader(path, Path(cache_dir), dtype=dtype, tokenizer_texts=tokenizer_texts,
                               tiny_kwargs=dict(tiny_kwargs or {}), tokenizer_kwargs=dict(tokenizer_kwargs or {}))
-    return _prepare(model, tokenizer)
+    return prepare(model, tokenizer)
 
 
-def _prepare(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> tuple[PreTrainedModel,
+def prepare(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> tuple[PreTrainedModel,
                                                                                    PreTrainedTokenizerBase]:
     """Left padding, a pad token (eos if missing) shared by tokenizer, config and generation config; eval mode."""
     if tokenizer.pad_token is None:
@@ -192,7 +192,7 @@ def smollm2_dir(cache_dir: Path) -> Path:
             del model.config.quantization_config
         model.hf_quantizer = None  # the weights are plain float32 tensors now
         tokenizer.model_max_length = model.config.max_position_embeddings  # the GGUF tokenizer has no limit
-        model, tokenizer = _prepare(model, tokenizer)
+        model, tokenizer = prepare(model, tokenizer)
         staged = work / "model"
         save_model(model, tokenizer, staged)
         try:

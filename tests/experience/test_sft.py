@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from dreamgym.config import ExperienceConfig, SFTParams
 from dreamgym.experience.examples import build_examples
-from dreamgym.experience.sft import train_sft
 from dreamgym.experience.synthetic import ExperienceModel
 from dreamgym.experience.train import make_model
 from dreamgym.models import Generator, load_model, save_model
+from dreamgym.models.sft import train_sft
 
 
 def test_training_lowers_val_loss_and_the_saved_model_predicts_identically(fast_rows, tmp_path):

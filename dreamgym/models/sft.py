@@ -1,4 +1,5 @@
-"""Supervised fine-tuning of the experience model with TRL's SFTTrainer (loss on the target only).
+"""Supervised fine-tuning with TRL's SFTTrainer (loss on the target only): the experience model, and the policy's
+behaviour-cloning warm start.
 
 The paper's objective is -log P(reasoning | context) - log P(next state, reward | context, reasoning): with the
 target written as `<think>reasoning</think><valid>…</valid><next>…</next><reward>…</reward><done>…</done>`, one
@@ -42,13 +43,13 @@ class SFTResult:
     train_tokens: int
     history: list[dict[str, Any]] = field(default_factory=list)
 
-    def metrics(self) -> dict[str, float]:
-        """Flat `exp/sft_*` metrics for the tracker (None values left out)."""
-        out = {"exp/sft_steps": self.steps, "exp/sft_seconds": self.seconds, "exp/sft_train_examples": self.train_examples,
-               "exp/sft_train_tokens": self.train_tokens, "exp/sft_train_loss_first": self.train_loss_first,
-               "exp/sft_train_loss_last": self.train_loss_last, "exp/sft_val_loss_before": self.val_loss_before,
-               "exp/sft_val_loss_after": self.val_loss_after}
-        return {k: float(v) for k, v in out.items() if v is not None}
+    def metrics(self, prefix: str = "exp/sft_") -> dict[str, float]:
+        """Flat `<prefix>*` metrics for the tracker (None values left out): exp/sft_* for the experience model."""
+        out = {"steps": self.steps, "seconds": self.seconds, "train_examples": self.train_examples,
+               "train_tokens": self.train_tokens, "train_loss_first": self.train_loss_first,
+               "train_loss_last": self.train_loss_last, "val_loss_before": self.val_loss_before,
+               "val_loss_after": self.val_loss_after}
+        return {prefix + k: float(v) for k, v in out.items() if v is not None}
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -70,12 +71,14 @@ def _dataset(df: pd.DataFrame, where: str):
 
 
 def train_sft(model, tokenizer, train: pd.DataFrame, val: pd.DataFrame | None, settings: SFTParams,
-              out_dir: str | Path, on_log: Callable[[dict[str, float], int], None] | None = None) -> SFTResult:
+              out_dir: str | Path, on_log: Callable[[dict[str, float], int], None] | None = None,
+              prefix: str = "exp/") -> SFTResult:
     """Fine-tune `model` in place on prompt/completion examples; returns losses and timings.
 
     `train`, `val`: DataFrames with `prompt` and `completion` columns (val may be None: no val loss).
     `out_dir`: TRL's scratch dir (nothing is checkpointed there). `on_log(metrics, step)`: called with
-    `exp/train_loss`, `exp/val_loss`, `exp/lr` as training logs them (e.g. Tracker.log_metrics).
+    `<prefix>train_loss`, `<prefix>val_loss`, `<prefix>lr` as training logs them (e.g. Tracker.log_metrics);
+    `prefix` is "exp/" for the experience model, "rl/bc_" for the policy's warm start.
     """
     from transformers import TrainerCallback
     from trl import SFTConfig, SFTTrainer
@@ -102,7 +105,8 @@ def train_sft(model, tokenizer, train: pd.DataFrame, val: pd.DataFrame | None, s
             if not logs:
                 return
             out = {}
-            for src, dst in (("loss", "exp/train_loss"), ("eval_loss", "exp/val_loss"), ("learning_rate", "exp/lr")):
+            for src, dst in (("loss", "train_loss"), ("eval_loss", "val_loss"), ("learning_rate", "lr")):
+                dst = prefix + dst
                 if src in logs and logs[src] is not None and math.isfinite(float(logs[src])):
                     out[dst] = float(logs[src])
             if out:
@@ -118,8 +122,8 @@ def train_sft(model, tokenizer, train: pd.DataFrame, val: pd.DataFrame | None, s
     seconds = time.perf_counter() - t0
     val_after = float(trainer.evaluate()["eval_loss"]) if val_ds is not None else None
     if on_log is not None and val_after is not None:
-        on_log({"exp/val_loss": val_after}, trainer.state.global_step)
-    train_losses = [h["exp/train_loss"] for h in history if "exp/train_loss" in h]
+        on_log({prefix + "val_loss": val_after}, trainer.state.global_step)
+    train_losses = [h[prefix + "train_loss"] for h in history if prefix + "train_loss" in h]
     steps = int(trainer.state.global_step)
     seen = max((float(h["num_tokens"]) for h in trainer.state.log_history if "num_tokens" in h), default=0.0)
     model.eval()
