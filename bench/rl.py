@@ -15,6 +15,8 @@ last position only). Attention's context-length term is left out, so the figure 
 
     python bench/rl.py                 # tiny and smollm2, 3 timed iterations each
     python bench/rl.py --quick         # same keys: tiny, 1 timed iteration, about a minute
+    python bench/rl.py --models smollm2 --iterations 1 --warmup 0 --tasks-per-update 2 --group-size 4
+                                       # the 135M model at a smaller batch (the default one takes ~30 minutes)
     OMP_NUM_THREADS=2 python bench/rl.py --models tiny
 
 Prints one JSON object.
@@ -57,7 +59,7 @@ def flops_per_token(model) -> tuple[float, float]:
     return 2.0 * body, 2.0 * emb.shape[0] * emb.shape[1]
 
 
-def bench_model(kind: str, cfg, steps, tasks, iterations: int, peak: float) -> dict:
+def bench_model(kind: str, cfg, steps, tasks, iterations: int, peak: float, warmup: int = 1) -> dict:
     from dreamgym.envs import make_env
     from dreamgym.policy.bc import policy_texts
     from dreamgym.policy.checkpoint import make_agent
@@ -68,8 +70,8 @@ def bench_model(kind: str, cfg, steps, tasks, iterations: int, peak: float) -> d
     envs = [make_env(p.env, **cfg.policy_env_kwargs()) for _ in range(p.rl.tasks_per_update * p.rl.group_size)]
     trainer = PolicyTrainer(agent, p.rl, envs, envs[0].list_tasks("train", n=p.rl.task_pool), seed=p.seed)
     body, head = flops_per_token(agent.model)
-    trainer.step()  # warm-up
-    trainer.updates_done = 0
+    for _ in range(warmup):
+        trainer.step()
     roll_s = upd_s = roll_tok = upd_tok = head_tok = decisions = episodes = 0.0
     for _ in range(iterations):
         trainer.updates_done = 0  # stay in the first horizon stage
@@ -113,6 +115,9 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="tiny only, 1 timed iteration: same keys in about a minute")
     ap.add_argument("--models", nargs="+", default=None, help="tiny, smollm2 (default: both; quick: tiny)")
     ap.add_argument("--iterations", type=int, default=None, help="timed GRPO iterations (default 3, quick 1)")
+    ap.add_argument("--warmup", type=int, default=1, help="untimed GRPO iterations first (default 1)")
+    ap.add_argument("--tasks-per-update", type=int, default=None, help="override policy.rl.tasks_per_update")
+    ap.add_argument("--group-size", type=int, default=None, help="override policy.rl.group_size")
     ap.add_argument("--params", default=str(ROOT / "params.yaml"))
     args = ap.parse_args()
     import torch
@@ -122,7 +127,9 @@ def main() -> None:
 
     threads = int(os.environ.get("OMP_NUM_THREADS", torch.get_num_threads()))
     torch.set_num_threads(threads)
-    cfg = load_config(args.params)
+    over = [f"policy.rl.{k}={v}" for k, v in (("tasks_per_update", args.tasks_per_update),
+                                               ("group_size", args.group_size)) if v is not None]
+    cfg = load_config(args.params, overrides=over)
     d = ROOT / cfg.paths.data_dir / cfg.policy.env
     steps, tasks = io.read_table(d / io.STEPS_FILE), io.read_table(d / io.TASKS_FILE)
     peak = matmul_peak(threads)
@@ -136,7 +143,7 @@ def main() -> None:
                      "horizon": cfg.policy.rl.horizon.stages[0]},
            "quick": args.quick, "models": {}}
     for kind in models:
-        out["models"][kind] = bench_model(kind, cfg, steps, tasks, iterations, peak)
+        out["models"][kind] = bench_model(kind, cfg, steps, tasks, iterations, peak, args.warmup)
     print(json.dumps(out, indent=2))
 
 

@@ -189,11 +189,13 @@ def eval_(env: Annotated[str, typer.Option("--env", help="env name")],
           start: Annotated[int, typer.Option(min=0, help="first task index: tasks start..start+n-1 of the split")] = 0,
           horizon: Annotated[int | None, typer.Option(min=1, help="turns per episode (default: policy.eval.horizon, else the last horizon stage)")] = None,
           parallel: Annotated[int, typer.Option(min=1, help="episodes run at once")] = 32,
+          greedy: Annotated[bool, typer.Option("--greedy/--sample", help="the most likely action each step, or sample from the policy (its temperature and seed)")] = False,
           params: ParamsOpt = Path("params.yaml"), preset: PresetOpt = None, overrides: SetOpt = None) -> None:
     """Evaluate a policy on real held-out tasks: success rate with a 95% interval, mean steps, invalid actions.
 
-    The env is built from params.yaml's envs.ENV (with policy.env_kwargs over it when ENV is policy.env);
-    episodes are greedy, so a model and a task range always give the same numbers."""
+    The env is built from params.yaml's envs.ENV (with policy.env_kwargs over it when ENV is policy.env). By
+    default actions are sampled from the policy with its saved seed (the same numbers every time for a model and
+    a task range); --greedy takes the most likely action instead."""
     from dreamgym.envs import make_env
     from dreamgym.envs.base import check_split
     from dreamgym.envs.registry import get_env_class
@@ -212,11 +214,12 @@ def eval_(env: Annotated[str, typer.Option("--env", help="env name")],
         tasks_ = envs[0].list_tasks(split, n=n, start=start)
         if not tasks_:
             raise DreamGymError(f"no {split} tasks of '{env}' from index {start}")
-        res = evaluate_policy(agent, envs, tasks_, horizon=h)
+        res = evaluate_policy(agent, envs, tasks_, horizon=h, greedy=greedy)
     finally:
         for e in envs:
             e.close()
-    typer.echo(json.dumps({"env": env, "split": split, "model": model, "start": start, **res.metrics("")}, indent=2))
+    typer.echo(json.dumps({"env": env, "split": split, "model": model, "start": start,
+                           "policy": "greedy" if greedy else "sampled", **res.metrics("")}, indent=2))
 
 
 @app.command()

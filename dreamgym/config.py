@@ -243,6 +243,7 @@ class PolicyEvalParams(_Strict):
     every: int = Field(20, ge=0, description="updates between evaluations (0: before and after training only)")
     final_split: Literal["train", "val", "test"] = Field("test", description="split of the final evaluation")
     horizon: int | None = Field(None, ge=1, description="turns per evaluation episode (null: the last horizon stage)")
+    greedy_too: bool = Field(True, description="also evaluate the greedy policy (eval/greedy_*); eval/* is the policy as trained, sampling at policy.temperature")
 
 
 class PolicyConfig(_Strict):

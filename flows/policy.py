@@ -8,12 +8,13 @@ held-out tasks, log and register it.
 
 Steps: read data/<env> (the expert demos); build the policy (`policy.model`: tiny, with a tokenizer trained on
 the env's seed text; smollm2; or a local HF dir; LoRA optional); behaviour-clone `bc.demos` successful expert
-train episodes (TRL's SFTTrainer); evaluate greedily on `eval.episodes` tasks of `eval.split`; `rl.updates`
+train episodes (TRL's SFTTrainer); evaluate on `eval.episodes` tasks of `eval.split` (the policy as trained,
+sampling, as eval/*; and greedy, as eval/greedy_*); `rl.updates`
 GRPO/PPO updates on train tasks with the horizon schedule, evaluating every `eval.every` updates and logging a
 checkpoint every `checkpoint_every`; a final evaluation on `eval.final_split`. MLflow: the config, rl/* per
-update, eval/* per evaluation, the learning curve (JSON and plot), the checkpoints, and the final policy
-registered as `dreamgym-policy-<env>`. Writes artifacts/policy/models/<env> and artifacts/policy/metrics.json
-(a DVC metric).
+update, eval/* per evaluation, the learning curve (JSON and plot), and the checkpoints and the final policy,
+each registered as a version of `dreamgym-policy-<env>` (tags: update, final, env, algo, seed). Writes
+artifacts/policy/models/<env> and artifacts/policy/metrics.json (a DVC metric).
 
 Simplification: this stage trains in the real env (the baseline the paper compares against, and the sim-to-real
 phase); training against the experience model is the DreamGym loop's stage.
@@ -66,6 +67,7 @@ def policy_flow(cfg: DreamGymConfig, root: str = ".") -> dict:
     tracker = tracker_for(cfg, rootp)
     out_dir = rootp / cfg.paths.artifacts_dir / "policy"
     eval_horizon = p.eval.horizon or horizon_at(10**9, p.rl.horizon.stages, p.rl.horizon.every)
+    registered = f"dreamgym-policy-{env_name}"  # checkpoints and the final policy are its versions
     tags = {"stage": "train_policy", "env": env_name, "algo": p.rl.algo, "seed": str(p.seed),
             "warm_start": f"bc-{p.bc.demos}" if p.bc.demos else "none"}
     with tracker.run(f"policy-{env_name}-{p.rl.algo}-s{p.seed}", tags=tags) as t:
@@ -82,33 +84,39 @@ def policy_flow(cfg: DreamGymConfig, root: str = ".") -> dict:
             trainer = PolicyTrainer(agent, p.rl, envs, envs[0].list_tasks("train", n=p.rl.task_pool), seed=p.seed)
 
             def checkpoint(u: int) -> None:
-                t.log_model(plain_model(agent), agent.tokenizer, f"checkpoint-{u:05d}")
+                t.log_model(plain_model(agent), agent.tokenizer, f"checkpoint-{u:05d}", registered,
+                            tags={**tags, "update": str(u), "final": "false"})
 
-            curve = train_rl(trainer, p.rl.updates, evaluate=lambda: evaluate_policy(agent, envs, eval_tasks,
-                                                                                     horizon=eval_horizon),
-                             eval_every=p.eval.every, on_metrics=t.log_metrics, on_checkpoint=checkpoint,
-                             checkpoint_every=p.checkpoint_every)
-            final = evaluate_policy(agent, envs, envs[0].list_tasks(p.eval.final_split, n=p.eval.episodes),
-                                    horizon=eval_horizon)
+            def evaluate(tasks_, prefix: str = "eval/") -> dict[str, float]:
+                out = evaluate_policy(agent, envs, tasks_, horizon=eval_horizon, greedy=False).metrics(prefix)
+                if p.eval.greedy_too:
+                    out.update(evaluate_policy(agent, envs, tasks_, horizon=eval_horizon).metrics(prefix + "greedy_"))
+                return out
+
+            curve = train_rl(trainer, p.rl.updates, evaluate=lambda: evaluate(eval_tasks), eval_every=p.eval.every,
+                             on_metrics=t.log_metrics, on_checkpoint=checkpoint, checkpoint_every=p.checkpoint_every)
+            final = evaluate(envs[0].list_tasks(p.eval.final_split, n=p.eval.episodes), f"eval/{p.eval.final_split}_")
         finally:
             for e in envs:
                 e.close()
-        t.log_metrics(final.metrics(f"eval/{p.eval.final_split}_"))
-        t.log_dict({"curve": curve, "final": final.metrics(), "bc": bc.to_dict() if bc else None},
+        t.log_metrics(final)
+        t.log_dict({"curve": curve, "final": final, "bc": bc.to_dict() if bc else None},
                    "policy/learning_curve.json")
         t.log_figure(plot_learning_curve(curve, f"{env_name} {p.rl.algo} seed {p.seed}"), "policy/learning_curve.png")
         save_policy(agent, out_dir / "models" / env_name)
-        version = t.log_model(plain_model(agent), agent.tokenizer, "model", f"dreamgym-policy-{env_name}",
-                              tags={**tags, f"{p.eval.final_split}_success": f"{final.success:.3f}"})
+        version = t.log_model(plain_model(agent), agent.tokenizer, "model", registered,
+                              tags={**tags, "update": str(p.rl.updates), "final": "true",
+                                    f"{p.eval.final_split}_success": f"{final[f'eval/{p.eval.final_split}_success']:.3f}"})
         result = {"env": env_name, "algo": p.rl.algo, "seed": p.seed, "run_id": t.run_id,
                   "registered_version": version, "bc": bc.metrics("") if bc else None,
                   "eval_start": curve[0] if curve else None, "eval_end": curve[-1] if curve else None,
-                  "final": final.metrics("")}
+                  "final": final}
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "metrics.json").write_text(json.dumps(result, indent=2, sort_keys=True, default=str))
+        fs = p.eval.final_split
         logger.info(f"{env_name} {p.rl.algo}: {p.eval.split} success {curve[0]['eval/success'] if curve else float('nan'):.2f}"
-                    f" -> {curve[-1]['eval/success'] if curve else float('nan'):.2f}; {p.eval.final_split} "
-                    f"{final.success:.2f} [{final.ci_low:.2f}, {final.ci_high:.2f}]")
+                    f" -> {curve[-1]['eval/success'] if curve else float('nan'):.2f}; {fs} {final[f'eval/{fs}_success']:.2f} "
+                    f"[{final[f'eval/{fs}_ci_low']:.2f}, {final[f'eval/{fs}_ci_high']:.2f}]")
     return result
 
 

@@ -52,20 +52,22 @@ def summarize(episodes: Sequence[Episode], horizon: int) -> EvalResult:
 
 
 def evaluate_policy(agent: Agent, envs: Sequence[TextEnv], tasks: Sequence[Task], *, horizon: int,
-                    progress: Callable[[int], None] | None = None) -> EvalResult:
-    """One greedy episode per task, at most `horizon` turns each, len(envs) episodes at a time."""
+                    greedy: bool = True, progress: Callable[[int], None] | None = None) -> EvalResult:
+    """One episode per task, at most `horizon` turns each, len(envs) episodes at a time; greedy (the most likely
+    action every step) or sampled from the policy at the agent's temperature."""
     if not envs:
         raise DreamGymError("evaluate_policy: no envs")
     episodes: list[Episode] = []
     for s in range(0, len(tasks), len(envs)):
         chunk = list(tasks[s:s + len(envs)])
-        episodes += rollout(agent, envs, chunk, horizon=horizon, greedy=True, progress=progress)
+        episodes += rollout(agent, envs, chunk, horizon=horizon, greedy=greedy, progress=progress)
     return summarize(episodes, horizon)
 
 
 def plot_learning_curve(curve: Sequence[dict[str, float]], title: str = ""):
     """Held-out success (with its 95% interval) against updates and against env steps: a matplotlib Figure.
-    `curve`: train_rl()'s evaluations (update, env_steps, eval/success, eval/ci_low, eval/ci_high)."""
+    `curve`: train_rl()'s evaluations (update, env_steps, eval/success, eval/ci_low, eval/ci_high, and the same
+    under eval/greedy_ when the greedy policy was evaluated too)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -74,12 +76,16 @@ def plot_learning_curve(curve: Sequence[dict[str, float]], title: str = ""):
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
     for ax, key, label in ((axes[0], "update", "policy updates"), (axes[1], "env_steps", "env steps in RL")):
         x = [p[key] for p in curve]
-        ax.plot(x, [p["eval/success"] for p in curve], marker="o")
-        ax.fill_between(x, [p["eval/ci_low"] for p in curve], [p["eval/ci_high"] for p in curve], alpha=0.25)
+        for prefix, name in (("eval/", "sampled (the policy)"), ("eval/greedy_", "greedy")):
+            if curve and f"{prefix}success" in curve[0]:
+                ax.plot(x, [p[f"{prefix}success"] for p in curve], marker="o", label=name)
+                ax.fill_between(x, [p[f"{prefix}ci_low"] for p in curve], [p[f"{prefix}ci_high"] for p in curve],
+                                alpha=0.2)
         ax.set_xlabel(label)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("held-out success")
     axes[0].set_ylim(0, 1)
+    axes[0].legend(loc="lower right")
     if title:
         fig.suptitle(title)
     fig.tight_layout()

@@ -50,7 +50,6 @@ from dreamgym.policy.core import (
     masked_mean,
     masked_whiten,
 )
-from dreamgym.policy.evaluate import EvalResult
 from dreamgym.policy.rollout import Episode, rollout
 
 
@@ -230,14 +229,15 @@ class PolicyTrainer:
         return out
 
 
-def train_rl(trainer: PolicyTrainer, updates: int, *, evaluate: Callable[[], EvalResult] | None = None,
+def train_rl(trainer: PolicyTrainer, updates: int, *, evaluate: Callable[[], dict[str, float]] | None = None,
              eval_every: int = 0, on_metrics: Callable[[dict[str, float], int], None] | None = None,
              on_checkpoint: Callable[[int], None] | None = None, checkpoint_every: int = 0,
              show_progress: bool = True) -> list[dict[str, float]]:
     """Run `updates` trainer steps: metrics to `on_metrics(metrics, update)` (with `rl/env_steps`, the real or
-    synthetic env steps so far), `evaluate()` before the first update, every `eval_every` updates and after the
-    last (its eval/* metrics go to on_metrics too), `on_checkpoint(update)` every `checkpoint_every` updates.
-    Returns the learning curve: one dict per evaluation (update, env_steps, eval/*)."""
+    synthetic env steps so far), `evaluate()` (eval/* metrics, e.g. EvalResult.metrics()) before the first update,
+    every `eval_every` updates and after the last (its metrics go to on_metrics too), `on_checkpoint(update)`
+    every `checkpoint_every` updates. Returns the learning curve: one dict per evaluation (update, env_steps,
+    eval/*)."""
     from tqdm import tqdm
 
     curve: list[dict[str, float]] = []
@@ -246,7 +246,7 @@ def train_rl(trainer: PolicyTrainer, updates: int, *, evaluate: Callable[[], Eva
     def _eval(u: int) -> None:
         if evaluate is None:
             return
-        res = evaluate().metrics()
+        res = evaluate()
         curve.append({"update": float(u), "env_steps": float(env_steps), **res})
         if on_metrics is not None:
             on_metrics(res, u)

@@ -30,7 +30,9 @@ def test_policy_flow_clones_trains_evaluates_and_registers(seeded, capsys):
     out = policy_flow(cfg, root=str(repo))
     assert out["bc"]["train_loss_last"] < out["bc"]["train_loss_first"]  # the warm start learned
     assert out["eval_start"]["update"] == 0 and out["eval_end"]["update"] == 2
-    assert 0 <= out["final"]["ci_low"] <= out["final"]["success"] <= out["final"]["ci_high"] <= 1
+    f = out["final"]
+    assert 0 <= f["eval/test_ci_low"] <= f["eval/test_success"] <= f["eval/test_ci_high"] <= 1
+    assert "eval/test_greedy_success" in f and "eval/greedy_success" in out["eval_end"]
     assert (repo / "artifacts/policy/models/babyai/config.json").is_file()
     assert json.loads((repo / "artifacts/policy/metrics.json").read_text())["run_id"] == out["run_id"]
     run = next(r for r in runs(tmp)[: len(runs(tmp)) - before] if r.info.run_id == out["run_id"])
@@ -45,7 +47,9 @@ def test_policy_flow_clones_trains_evaluates_and_registers(seeded, capsys):
     assert {a.path for a in client.list_artifacts(run.info.run_id, "policy")} >= {
         "policy/learning_curve.json", "policy/learning_curve.png"}
     version = out["registered_version"]
-    assert version is not None
+    versions = client.search_model_versions("name = 'dreamgym-policy-babyai'")
+    final = [v for v in versions if v.run_id == out["run_id"]]
+    assert sorted(v.tags["final"] for v in final) == ["false", "true"] and version in {v.version for v in final}
     # the CLI evaluates the registered policy on held-out tasks and reports success with an interval
     capsys.readouterr()
     rc = cli_main(["eval", "--env", "babyai", "--model", f"models:/dreamgym-policy-babyai/{version}", "-n", "3",
