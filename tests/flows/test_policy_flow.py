@@ -49,7 +49,7 @@ def test_policy_flow_clones_trains_evaluates_and_registers(seeded, capsys):
     version = out["registered_version"]
     versions = client.search_model_versions("name = 'dreamgym-policy-babyai'")
     final = [v for v in versions if v.run_id == out["run_id"]]
-    assert sorted(v.tags["final"] for v in final) == ["false", "true"] and version in {v.version for v in final}
+    assert sorted(v.tags["final"] for v in final) == ["false", "true"] and version in {str(v.version) for v in final}
     # the CLI evaluates the registered policy on held-out tasks and reports success with an interval
     capsys.readouterr()
     rc = cli_main(["eval", "--env", "babyai", "--model", f"models:/dreamgym-policy-babyai/{version}", "-n", "3",
