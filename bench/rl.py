@@ -63,7 +63,7 @@ def bench_model(kind: str, cfg, steps, tasks, iterations: int, peak: float, warm
     from dreamgym.envs import make_env
     from dreamgym.policy.bc import policy_texts
     from dreamgym.policy.checkpoint import make_agent
-    from dreamgym.policy.trainer import PolicyTrainer
+    from dreamgym.policy.trainer import PolicyTrainer, decision_tokens
 
     p = cfg.policy
     agent = make_agent(p, ROOT / p.model.cache_dir, texts=policy_texts(steps, tasks), kind=kind)
@@ -83,7 +83,7 @@ def bench_model(kind: str, cfg, steps, tasks, iterations: int, peak: float, warm
         ds = [t.decision for e in eps for t in e.turns]
         roll_s += t1 - t0
         upd_s += t2 - t1
-        roll_tok += sum(len(d.prompt_ids) + sum(len(c) for c in (d.candidate_ids or [d.completion_ids])) for d in ds)
+        roll_tok += sum(decision_tokens(d) for d in ds)
         head_tok += sum(sum(len(c) for c in (d.candidate_ids or [d.completion_ids])) for d in ds)
         upd_tok += stats.get("perf/update_tokens", 0.0)
         decisions += len(ds)
