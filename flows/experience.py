@@ -65,8 +65,8 @@ def env_max_steps(cfg: DreamGymConfig, env: str) -> int:
 
     from dreamgym.envs.registry import get_env_class
 
-    if "max_steps" in cfg.envs.get(env, {}):
-        return int(cfg.envs[env]["max_steps"])
+    if "max_steps" in cfg.env_kwargs(env):
+        return int(cfg.env_kwargs(env)["max_steps"])
     return int(inspect.signature(get_env_class(env).__init__).parameters["max_steps"].default)
 
 

@@ -23,7 +23,9 @@ Simplification: the weights are the Q4_1 values dequantised, not the original bf
 
 from __future__ import annotations
 
+import contextlib
 import os
+import pickle
 import shutil
 import subprocess
 import sys
@@ -75,16 +77,76 @@ def prepare(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> tuple
     return model.eval(), tokenizer
 
 
+def _check_weight_files(path: Path, what: str) -> None:
+    """Every *.safetensors file in `path` has a readable header that its size covers; else DreamGymError naming it
+    (safetensors' own error is a bare 'header too small')."""
+    from safetensors import SafetensorError, safe_open
+
+    for f in sorted(path.glob("*.safetensors")):
+        size = f.stat().st_size
+        if size == 0:
+            raise DreamGymError(f"{what}: {f} is empty (0 bytes); re-save the model (save_model) or restore the file")
+        try:
+            with safe_open(str(f), framework="pt"):
+                pass
+        except SafetensorError as e:
+            raise DreamGymError(f"{what}: {f} is truncated or corrupt ({size} bytes; safetensors: "
+                                f"{' '.join(str(e).split())}); re-save the model (save_model) or restore the file") from None
+
+
+@contextlib.contextmanager
+def _quiet_transformers():
+    """No load report or progress bar from transformers (its problems become our one-line errors instead)."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity, bar = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bar:
+            hf_logging.enable_progress_bar()
+
+
+def _check_loading_info(path: Path, info: dict[str, Any], what: str) -> None:
+    """The weights fit the config: no tensor of another shape, none missing (transformers would re-initialise it)."""
+    files = sorted(path.glob("*.safetensors"))
+    weights = files[0] if len(files) == 1 else f"the weights in {path}"
+    mismatched = sorted(info.get("mismatched_keys") or [], key=lambda m: str(m[0]))
+    if mismatched:
+        name, got, want = mismatched[0][:3]
+        raise DreamGymError(f"{what}: {weights} does not fit {path / 'config.json'}: {len(mismatched)} tensor(s) "
+                            f"have other shapes, e.g. '{name}' is {list(got)} in the file but {list(want)} per the "
+                            f"config; the weights and the config belong to different models")
+    missing = sorted(info.get("missing_keys") or [])
+    if missing:
+        shown = ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else "")
+        raise DreamGymError(f"{what}: {weights} lacks {len(missing)} tensor(s) that {path / 'config.json'} needs "
+                            f"({shown}); the weights and the config belong to different models")
+
+
 def _from_dir(path: str | Path, dtype: torch.dtype, what: str) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Load a saved model directory; a missing, corrupt, truncated or mismatched part raises DreamGymError naming
+    the file (never a half-random model: missing tensors are an error, not re-initialised)."""
     path = Path(path)
     if not (path / "config.json").is_file():
         raise DreamGymError(f"{what}: no model at {path} (expected a directory with config.json, as written by "
                             f"save_model)")
+    _check_weight_files(path, what)
     try:
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, local_files_only=True)
+        with _quiet_transformers():
+            model, info = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, local_files_only=True,
+                                                               ignore_mismatched_sizes=True, output_loading_info=True)
+    except (OSError, ValueError, RuntimeError, EOFError, pickle.UnpicklingError) as e:
+        raise DreamGymError(f"{what}: cannot load the model in {path}: {' '.join(str(e).split()[:60])}") from e
+    _check_loading_info(path, info, what)
+    try:
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-    except (OSError, ValueError) as e:
-        raise DreamGymError(f"{what}: cannot load the model in {path}: {str(e).splitlines()[0]}") from e
+    except Exception as e:  # tokenizers raises bare Exceptions for a corrupt tokenizer.json
+        raise DreamGymError(f"{what}: cannot load the tokenizer in {path} (tokenizer.json / tokenizer_config.json): "
+                            f"{' '.join(str(e).split()[:60])}") from e
     return model, tokenizer
 
 

@@ -13,6 +13,7 @@ included); explicit keyword arguments to load_policy override them.
 from __future__ import annotations
 
 import copy
+import inspect
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -64,7 +65,11 @@ def save_policy(agent: Agent, out_dir: str | Path) -> Path:
 
 def load_policy(source: str | Path, *, tracking_uri: str | None = None, **overrides: Any) -> Agent:
     """An Agent from a local directory written by save_policy, or an MLflow model URI (models:/…, runs:/…) of the
-    store at `tracking_uri` (required for URIs: the project's store is not MLflow's default)."""
+    store at `tracking_uri` (required for URIs: the project's store is not MLflow's default).
+
+    A checkpoint that cannot act raises DreamGymError naming what is wrong: no model there, an empty, truncated
+    or corrupt weights file, weights that do not fit its config.json (see models.loading), missing or unknown
+    agent settings."""
     src = str(source)
     if "://" in src or src.startswith(("models:/", "runs:/")):
         if not tracking_uri:
@@ -87,5 +92,10 @@ def load_policy(source: str | Path, *, tracking_uri: str | None = None, **overri
     if not settings:
         raise DreamGymError(f"'{src}' is a causal LM without policy settings (config.json has no '{SETTINGS_KEY}'); "
                             f"save policies with dreamgym.policy.checkpoint.save_policy")
+    accepted = set(inspect.signature(Agent.__init__).parameters) - {"self", "model", "tokenizer"}
+    unknown = sorted(set(settings) - accepted)
+    if unknown:
+        raise DreamGymError(f"'{src}': config.json '{SETTINGS_KEY}' has unknown setting(s) {unknown}; an Agent takes: "
+                            f"{', '.join(sorted(accepted))}")
     settings.update({k: v for k, v in overrides.items() if v is not None})
     return Agent(model, tok, **settings)
