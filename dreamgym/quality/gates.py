@@ -16,8 +16,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
-from dreamgym.data.schema import SPLITS, STEP_COLUMNS, TASK_COLUMNS
+from dreamgym.data.io import TASKS_FILE
+from dreamgym.data.schema import SPLITS, STEP_COLUMNS, STEP_SCHEMA, TASK_COLUMNS, TASK_SCHEMA
 from dreamgym.errors import GateError
 
 log = logging.getLogger(__name__)
@@ -121,10 +123,23 @@ def run_suite(df: pd.DataFrame, table: str, expectations: list, key_columns: lis
     keys = [c for c in key_columns if c in df.columns]
     fmt = {"result_format": "COMPLETE", "unexpected_index_column_names": keys} if keys else {"result_format": "COMPLETE"}
     result = vd.run(batch_parameters={"dataframe": df.reset_index(drop=True)}, result_format=fmt)
-    return [_check_from_gx(table, r.to_json_dict(), set(df.columns)) for r in result.results]
+    dtypes = {c: str(t) for c, t in df.dtypes.items()}
+    return [_check_from_gx(table, r.to_json_dict(), dtypes) for r in result.results]
 
 
-def _check_from_gx(table: str, r: dict, columns: set[str]) -> CheckResult:
+def _exception_message(r: dict) -> str | None:
+    """The message of the exception a GX check raised, if any: GX puts it either at the top of
+    `exception_info` or in one entry per failed metric (keyed by the metric's id)."""
+    exc = r.get("exception_info") or {}
+    for info in [exc, *(v for v in exc.values() if isinstance(v, dict))]:
+        if info.get("raised_exception") or info.get("exception_message"):
+            msg = str(info.get("exception_message") or "an exception").strip().splitlines()
+            return msg[-1] if msg else "an exception"
+    return None
+
+
+def _check_from_gx(table: str, r: dict, columns: dict[str, str]) -> CheckResult:
+    """One GX result as a CheckResult; `columns` maps the validated frame's columns to their dtypes."""
     cfg = r["expectation_config"]
     kind, kw = cfg["type"], {k: v for k, v in cfg["kwargs"].items() if k != "batch_id"}
     res = r.get("result") or {}
@@ -135,9 +150,10 @@ def _check_from_gx(table: str, r: dict, columns: set[str]) -> CheckResult:
         return CheckResult(table, name, True)
     if col is not None and col not in columns:
         return CheckResult(table, name, False, f"column '{col}' is missing")
-    exc = (r.get("exception_info") or {})
-    if exc.get("raised_exception"):
-        return CheckResult(table, name, False, f"check could not run: {exc.get('exception_message')}")
+    exc = _exception_message(r)
+    if exc is not None:
+        on = f" on column '{col}' (dtype {columns[col]})" if col is not None else ""
+        return CheckResult(table, name, False, f"check could not run{on}: {exc}")
     if kind == "expect_table_columns_to_match_set":
         observed = set(res.get("observed_value") or [])
         want = set(kw.get("column_set") or [])
@@ -154,8 +170,10 @@ def _check_from_gx(table: str, r: dict, columns: set[str]) -> CheckResult:
     if n:
         total = res.get("element_count")
         detail = f"{n} row(s) of {total} violate it" if total is not None else f"{n} row(s) violate it"
-    else:
-        detail = f"observed {res.get('observed_value')!r}"
+    elif res.get("observed_value") is not None:
+        detail = f"observed {_short(res['observed_value'])}"
+    else:  # e.g. a mean over no rows
+        detail = "nothing to measure (no rows" + (f" with a value in '{col}')" if col is not None else ")")
     return CheckResult(table, name, False, detail, n, rows)
 
 
@@ -187,6 +205,7 @@ def step_expectations(max_reward: float, max_text_chars: int, envs: list[str], s
     ex = _step_core(("episode_id", "task_id", "env", "t", "state", "action", "next_state", "reward", "done",
                      "success", "valid_action", "source", "split"), max_reward, max_text_chars)
     ex += [
+        _named(E.ExpectTableRowCountToBeBetween(min_value=1), "at least one step"),
         _named(E.ExpectColumnValuesToBeInSet(column="done", value_set=[True, False]), "'done' is boolean"),
         _named(E.ExpectColumnValuesToBeInSet(column="success", value_set=[True, False]), "'success' is boolean"),
         _named(E.ExpectColumnValuesToBeInSet(column="valid_action", value_set=[True, False]),
@@ -252,57 +271,115 @@ def task_expectations(envs: list[str]) -> list:
     return [
         _named(E.ExpectTableColumnsToMatchSet(column_set=list(TASK_COLUMNS), exact_match=True),
                "schema: exactly the Task columns"),
+        _named(E.ExpectTableRowCountToBeBetween(min_value=1), "at least one task"),
         _named(E.ExpectColumnValuesToBeUnique(column="task_id"), "task_id unique"),
-        _named(E.ExpectColumnValuesToNotBeNull(column="instruction"), "no nulls in 'instruction'"),
+        *(_named(E.ExpectColumnValuesToNotBeNull(column=c), f"no nulls in '{c}'")
+          for c in ("task_id", "env", "instruction", "split")),
         _named(E.ExpectColumnValuesToBeInSet(column="split", value_set=list(SPLITS)), f"split in {list(SPLITS)}"),
         _named(E.ExpectColumnValuesToBeInSet(column="env", value_set=list(envs)), f"env in {list(envs)}"),
     ]
 
 
-def validate_seed_data(steps: pd.DataFrame, tasks: pd.DataFrame | None, env: str, max_reward: float = 1.0,
-                       max_text_chars: int = 20000, min_expert_success: float | None = None) -> GateReport:
-    """The seed-data gate for one env: Step schema and values, per-episode structure, split disjointness by
-    task, task-list schema, and optionally the expert's success rate."""
+def _arrow_type(values: pd.Series) -> str:
+    """The Arrow type a column's values have ('null' if all are null; 'mixed (str, int)' if no one type fits)."""
+    try:
+        t = pa.array(values, from_pandas=True).type
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, ValueError, TypeError):
+        kinds = sorted({type(v).__name__ for v in values.dropna()})
+        return f"mixed ({', '.join(kinds)})"
+    return str(pa.string() if t == pa.large_string() else t)
+
+
+def column_type_table(df: pd.DataFrame, schema: pa.Schema) -> pd.DataFrame:
+    """One row per column of `df` that `schema` names: the Arrow type of its values (`dtype`), the schema's
+    (`expected`) and whether they agree (`ok`). An all-null column agrees with any type (nulls have their own
+    checks); an int column that holds nulls reads as double, so it disagrees."""
+    rows = []
+    for f in schema:
+        if f.name in df.columns:
+            found = _arrow_type(df[f.name])
+            rows.append({"column": f.name, "dtype": found, "expected": str(f.type),
+                         "ok": found in (str(f.type), "null")})
+    return pd.DataFrame(rows, columns=["column", "dtype", "expected", "ok"])
+
+
+def _type_checks(df: pd.DataFrame, schema: pa.Schema, table: str, what: str) -> list[CheckResult]:
+    """The GX check that every column of `df` has the type `schema` gives it; bad rows name column and types."""
     import great_expectations.expectations as E
 
-    report = GateReport("seed_data", f"env '{env}'")
+    types = column_type_table(df, schema)
+    checks = run_suite(types, table, [_named(E.ExpectColumnValuesToBeInSet(column="ok", value_set=[True]),
+                                             f"column types match the {what} schema")], ["column", "dtype", "expected"])
+    for c in checks:
+        if not c.ok and c.bad_rows:
+            c.bad_rows = [{k: v for k, v in r.items() if k != "ok"} for r in c.bad_rows]
+            c.detail = f"{c.unexpected_count} of {len(types)} columns have another type"
+    return checks
+
+
+def validate_seed_data(steps: pd.DataFrame, tasks: pd.DataFrame | None, env: str, max_reward: float = 1.0,
+                       max_text_chars: int = 20000, min_expert_success: float | None = None,
+                       source: str | None = None) -> GateReport:
+    """The seed-data gate for one env: Step schema (columns and their types) and values, at least one step,
+    per-episode structure, split disjointness by task, the task list (required: `tasks` None fails the gate)
+    with its schema and at least one task, every step's task in it, and optionally the expert's success rate
+    (checked when there are expert episodes). `source` names where the data came from in the report
+    (e.g. the user's import folder), so errors point at the user's files."""
+    import great_expectations.expectations as E
+
+    report = GateReport("seed_data", f"env '{env}'" + (f" ({source})" if source else ""))
     report.checks += run_suite(steps, "steps", step_expectations(max_reward, max_text_chars, [env]), ["episode_id", "t"])
-    episodes = episode_table(steps)
-    ep_checks = episode_expectations()
-    if min_expert_success is not None and "policy" in episodes.columns:
-        experts = episodes[episodes["policy"] == "expert"]
-        if len(experts):
-            ep_checks.append(_named(
-                E.ExpectColumnMeanToBeBetween(column="won", min_value=min_expert_success, max_value=1.0),
-                f"expert success rate >= {min_expert_success:g}"))
-            report.checks += run_suite(experts[["episode_id", "won"]], "expert_episodes", ep_checks[-1:], ["episode_id"])
-            ep_checks = ep_checks[:-1]
-    report.checks += run_suite(episodes, "episodes", ep_checks, ["episode_id"])
+    report.checks += _type_checks(steps, STEP_SCHEMA, "steps", "Step")
+    try:
+        episodes = episode_table(steps)
+    except (TypeError, ValueError, AttributeError, KeyError) as e:  # columns of the wrong type (reported above)
+        report.checks.append(CheckResult("episodes", "per-episode checks", False, f"could not run: {e}"))
+        episodes = None
+    n_experts = 0
+    if episodes is not None:
+        ep_checks = episode_expectations()
+        if min_expert_success is not None and "policy" in episodes.columns:
+            experts = episodes[episodes["policy"] == "expert"]
+            n_experts = len(experts)
+            if n_experts:
+                report.checks += run_suite(experts[["episode_id", "won"]], "expert_episodes", [_named(
+                    E.ExpectColumnMeanToBeBetween(column="won", min_value=min_expert_success, max_value=1.0),
+                    f"expert success rate >= {min_expert_success:g}")], ["episode_id"])
+        report.checks += run_suite(episodes, "episodes", ep_checks, ["episode_id"])
     report.checks += run_suite(task_split_table(steps, tasks), "task_splits", [
         _named(E.ExpectColumnValuesToBeBetween(column="n_splits", min_value=1, max_value=1),
                "splits are disjoint by task (each task in one split)")], ["task_id"])
-    if tasks is not None:
+    if tasks is None:
+        report.checks.append(CheckResult("tasks", "the task list is present", False,
+                                         f"no task list ({TASKS_FILE}) next to the steps"))
+    else:
         report.checks += run_suite(tasks, "tasks", task_expectations([env]), ["task_id"])
+        report.checks += _type_checks(tasks, TASK_SCHEMA, "tasks", "Task")
         if "task_id" in tasks.columns and "task_id" in steps.columns:
-            unknown = sorted(set(steps["task_id"].dropna()) - set(tasks["task_id"].dropna()))
+            unknown = sorted(set(steps["task_id"].dropna()) - set(tasks["task_id"].dropna()), key=str)
             report.checks.append(CheckResult("steps", "every step's task is in the task list", not unknown,
-                                             f"{len(unknown)} task id(s) not in tasks.parquet" if unknown else "",
+                                             f"{len(unknown)} task id(s) not in {TASKS_FILE}" if unknown else "",
                                              len(unknown), [{"task_id": t} for t in unknown[:MAX_BAD_ROWS]]))
-    report.stats = {"rows": int(len(steps)), "episodes": int(len(episodes)),
+    report.stats = {"rows": int(len(steps)), "episodes": int(len(episodes)) if episodes is not None else 0,
                     "tasks": int(len(tasks)) if tasks is not None else 0}
+    if min_expert_success is not None:
+        report.stats["expert_episodes"] = int(n_experts)
     return report
 
 
 def validate_buffer_rows(steps: pd.DataFrame, max_reward: float = 1.0, max_text_chars: int = 20000,
                          subject: str = "rows entering the replay buffer") -> GateReport:
-    """The gate on what enters the replay buffer (real or synthetic Step rows): the Step schema, no nulls in
-    the key fields, non-empty bounded states, reward in range, known sources, the model version on synthetic rows."""
+    """The gate on what enters the replay buffer (real or synthetic Step rows), and on the buffer table itself
+    after a write (`subject` says which): the Step schema, no nulls in the key fields, non-empty bounded states,
+    reward in range, known sources, (episode_id, t) unique, the model version on synthetic rows."""
     import great_expectations.expectations as E
 
     ex = _step_core(("episode_id", "task_id", "env", "t", "state", "action", "next_state", "reward", "done",
                      "source"), max_reward, max_text_chars)
     ex.append(_named(E.ExpectColumnValuesToBeInSet(column="source", value_set=["real", "synthetic"]),
                      "source is real or synthetic"))
+    ex.append(_named(E.ExpectCompoundColumnsToBeUnique(column_list=["episode_id", "t"]),
+                     "(episode_id, t) unique (each transition once)"))
     report = GateReport("buffer_rows", subject)
     report.checks += run_suite(steps, "steps", ex, ["episode_id", "t"])
     if {"source", "model_version"} <= set(steps.columns):

@@ -89,3 +89,54 @@ def test_buffer_gate(good_steps):
     text = validate_buffer_rows(steps).to_text()
     assert "state non-empty" in text and "reward in [0, 1]" in text
     assert "synthetic rows carry the experience-model version" in text
+
+
+def test_zero_rows_are_rejected(good_steps, good_tasks):
+    steps, tasks = frames(good_steps, good_tasks)
+    report = validate_seed_data(steps.iloc[:0], tasks, "toy", min_expert_success=0.9)
+    assert not report.ok and "at least one step: observed 0" in report.to_text()
+    assert not validate_seed_data(steps, tasks.iloc[:0], "toy").ok  # an empty task list too
+
+
+def test_the_task_list_is_required(good_steps):
+    steps = io.steps_table(good_steps).to_pandas()
+    text = validate_seed_data(steps, None, "toy").to_text()
+    assert "the task list is present" in text and "tasks.parquet" in text
+
+
+@pytest.mark.parametrize("column, cast, found", [
+    ("done", lambda s: s.astype(int), "int64"),  # 0/1 passes "'done' is boolean" (0 == False): only the type check sees it
+    ("t", lambda s: s.astype(float), "double"),
+    ("reward", lambda s: s.astype(str), "string"),
+    ("episode_id", lambda s: s.str.removeprefix("e").astype(int), "int64"),
+    ("valid_action", lambda s: s.astype(object).where(s.index != 1, "yes"), "mixed (bool, str)"),
+])
+def test_column_types_are_checked(good_steps, good_tasks, column, cast, found):
+    steps, tasks = frames(good_steps, good_tasks)
+    steps[column] = cast(steps[column])
+    text = validate_seed_data(steps, tasks, "toy").to_text()
+    assert "column types match the Step schema" in text
+    from dreamgym.data.schema import STEP_SCHEMA
+    assert f"column='{column}', dtype='{found}', expected='{STEP_SCHEMA.field(column).type}'" in text
+    assert "observed None" not in text
+
+
+def test_task_column_types_are_checked(good_steps, good_tasks):
+    steps, tasks = frames(good_steps, good_tasks)
+    tasks["n_attempts"] = tasks["n_attempts"].astype(str)
+    text = validate_seed_data(steps, tasks, "toy").to_text()
+    assert "column types match the Task schema" in text and "column='n_attempts', dtype='string'" in text
+
+
+def test_a_check_that_cannot_run_says_why(good_steps, good_tasks):
+    steps, tasks = frames(good_steps, good_tasks)
+    steps["reward"] = steps["reward"].astype(str)
+    text = validate_seed_data(steps, tasks, "toy").to_text()
+    assert "reward in [0, 1]: check could not run on column 'reward'" in text and "observed None" not in text
+
+
+def test_the_report_names_the_source(good_steps, good_tasks):
+    steps, tasks = frames(good_steps, good_tasks)
+    steps["done"] = steps["done"].astype(int)
+    assert "env 'toy' (my/dir/toy/steps.parquet)" in validate_seed_data(
+        steps, tasks, "toy", source="my/dir/toy/steps.parquet").to_text()
