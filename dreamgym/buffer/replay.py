@@ -1,12 +1,13 @@
 """The experience replay buffer: Step rows + their embeddings in one LanceDB table, versioned by Lance.
 
     buf = ReplayBuffer("artifacts/buffer", "transitions", make_embedder("minilm"))
-    buf.seed(real_steps_df)                        # the offline real trajectories (once)
+    buf.seed(real_steps_df)                        # the offline real trajectories: one commit (replace=True reseeds)
     buf.add(synthetic_steps)                       # batches of batch_size rows, one atomic Lance commit each
     buf.search(state, action, k=4, env="babyai", exclude_episode=ep)   # most similar past transitions
     buf.sample(256, seed=0, source="synthetic")    # uniform, reproducible training rows
     info = buf.snapshot("iter-3")                  # pin this version (a Lance tag); info.digest names the content
     old = buf.checkout("iter-3")                   # read-only view; stays readable while the head moves
+    with buf.writer(): ...                         # several writes as one turn under the table's writer lock
 
 Rows hold the STEP_SCHEMA columns, `row_key` (a content key: blake2b of the Step fields, equal for equal
 transitions; it is what digests and sampling order are computed from), `batch_id` (one id per commit, so a
@@ -22,21 +23,39 @@ apply_retention() folds them into the indices. Queries run through LanceDB's asy
 of the calling thread (the sync API hops to a background thread several times per query, which costs more than
 the search itself at 100k rows); inside a running event loop they fall back to the sync API.
 
-Concurrency: several processes may add() to one table at once; Lance commits are optimistic, appends never
-conflict, and each batch is one commit, so no row is lost and no reader sees part of a batch (a writer killed
-mid-batch leaves only unreferenced files, which cleanup removes once they are 7 days old). Readers see
-other processes' commits on their next call (read_consistency_interval=0 by default).
+Writers take turns: every write (seed, add, snapshot, index, retention) holds the table's writer lock, an
+OS-level exclusive lock (fcntl.flock on <uri>/.<table>.writer.lock, local tables only) that the kernel releases
+when its holder dies, SIGKILL included, so a dead writer never leaves a stale lock. `with buf.writer():` holds it
+across several writes (check, seed, verify, tag: nobody writes in between). A second writer waits for it up to
+`lock_timeout_s`, then raises a DreamGymError naming the holder's pid and command. Tables on object storage
+(s3://, gs://, ...) have no such lock; there Lance's optimistic commits are the only guard (appends never
+conflict).
+
+Crash safety: each add() batch is one atomic Lance commit, so no reader sees part of a batch (a writer killed
+mid-batch leaves only unreferenced files, which cleanup removes once they are 7 days old). seed(replace=True)
+embeds every row first and then replaces the real rows in ONE commit (a merge_insert that inserts the new rows
+and deletes the old real rows), so a seed killed at any moment leaves either the old rows or the new ones, never
+a mix that a rerun would duplicate. Readers see other processes' commits on their next call
+(read_consistency_interval=0 by default).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
+import functools
 import hashlib
+import json
 import math
+import os
 import re
+import socket
+import sys
 import threading
+import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -45,6 +64,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from dreamgym.buffer.embedders import TRANSITION_TEXT_VERSION, Embedder, make_embedder, transition_text
 from dreamgym.config import BufferConfig, BufferIndexConfig, BufferRetentionConfig
@@ -87,6 +107,123 @@ _PRUNE_GAP = timedelta(milliseconds=100)
 _TAG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 StepsLike = pd.DataFrame | pa.Table | Sequence[Step] | Sequence[Mapping[str, Any]]
+#: progress(done_rows, total_rows), called after each embedded batch of seed() / add()
+Progress = Callable[[int, int], None]
+#: how often a waiting writer retries the lock
+_LOCK_POLL_S = 0.05
+
+
+def local_path(uri: str) -> Path | None:
+    """The directory of a local LanceDB URI (a path or file://...), None for object storage / remote URIs."""
+    if uri.startswith("file://"):
+        return Path(uri.removeprefix("file://"))
+    return None if "://" in uri else Path(uri)
+
+
+class WriterLock:
+    """The exclusive writer lock of one buffer table: fcntl.flock on `path` (see the module docstring).
+
+    Reentrant for its owner (nested writes of one handle take it once) and serialising its owner's threads.
+    While held, the file names the holder (pid, host, since, cmd as JSON), which a writer that waits in vain
+    reports. The kernel drops the lock when the holder's file descriptor closes, i.e. when it dies by any
+    signal; the descriptor is not inherited by subprocesses (close-on-exec).
+    """
+
+    def __init__(self, path: Path, timeout_s: float, what: str):
+        self.path = Path(path)
+        self.timeout_s = float(timeout_s)
+        self.what = what
+        self._fd: int | None = None
+        self._depth = 0
+        self._mutex = threading.RLock()
+
+    @property
+    def held(self) -> bool:
+        """True while this object holds the lock."""
+        return self._fd is not None
+
+    def holder(self) -> dict[str, Any]:
+        """What the lock file says about its current holder ({} if it names none)."""
+        try:
+            return json.loads(self.path.read_text() or "{}")
+        except (OSError, ValueError):
+            return {}
+
+    def _give_up(self, waited: float) -> DreamGymError:
+        h = self.holder()
+        who = (f"pid {h.get('pid')} on {h.get('host')}, since {h.get('since')}: {h.get('cmd')}" if h.get("pid")
+               else "a process that has not written its pid yet")
+        return DreamGymError(f"{self.what} is being written by another writer ({who}); gave up after {waited:.1f} s "
+                             f"waiting for its lock {self.path} (buffer.lock_timeout_s): let it finish or stop it")
+
+    def acquire(self) -> None:
+        """Take the lock, waiting up to timeout_s; raises DreamGymError naming the holder when it stays taken."""
+        t0 = time.monotonic()
+        got = self._mutex.acquire(timeout=self.timeout_s) if self.timeout_s > 0 else self._mutex.acquire(False)
+        if not got:
+            raise DreamGymError(f"{self.what}: another thread of this process holds its writer lock; gave up after "
+                                f"{self.timeout_s:.0f} s (buffer.lock_timeout_s)")
+        try:
+            if self._depth == 0:
+                self._lock_file(t0)
+            self._depth += 1
+        except BaseException:
+            self._mutex.release()
+            raise
+
+    def _lock_file(self, t0: float) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    waited = time.monotonic() - t0
+                    if waited >= self.timeout_s:
+                        raise self._give_up(waited) from None
+                    time.sleep(min(_LOCK_POLL_S, max(self.timeout_s - waited, 0.001)))
+            me = {"pid": os.getpid(), "host": socket.gethostname(),
+                  "since": datetime.now(UTC).isoformat(timespec="seconds"), "cmd": " ".join(sys.argv)[:300]}
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(me).encode(), 0)
+        except BaseException:
+            os.close(fd)  # closing drops the lock if we got it
+            raise
+        self._fd = fd
+
+    def release(self) -> None:
+        """Release one level; the last release unlocks the file (and clears the holder's record)."""
+        try:
+            self._depth -= 1
+            if self._depth == 0 and self._fd is not None:
+                fd, self._fd = self._fd, None
+                try:
+                    os.ftruncate(fd, 0)
+                finally:
+                    os.close(fd)
+        finally:
+            self._mutex.release()
+
+    def __enter__(self) -> WriterLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def _writes(method):
+    """Decorator of ReplayBuffer write methods: refuse on a read-only view, hold the writer lock during the call."""
+
+    @functools.wraps(method)
+    def wrapper(self: ReplayBuffer, *args: Any, **kwargs: Any):
+        self._writable()
+        with self.writer():
+            return method(self, *args, **kwargs)
+
+    return wrapper
 
 
 def buffer_schema(dim: int, signature: str = "") -> pa.Schema:
@@ -172,6 +309,15 @@ def row_keys(table: pa.Table) -> list[str]:
     cols = [table.column(c).to_pylist() for c in STEP_COLUMNS]
     return [hashlib.blake2b("\x1f".join(map(repr, vals)).encode("utf-8"), digest_size=16).hexdigest()
             for vals in zip(*cols, strict=True)]
+
+
+def _duplicate_keys(table: pa.Table) -> list[tuple[str, int]]:
+    """The (episode_id, t) pairs that occur more than once in `table`, sorted."""
+    if table.num_rows == 0:
+        return []
+    g = table.select(["episode_id", "t"]).group_by(["episode_id", "t"]).aggregate([("t", "count")])
+    g = g.filter(pc.greater(g.column("t_count"), 1))
+    return sorted(zip(g.column("episode_id").to_pylist(), g.column("t").to_pylist(), strict=True))
 
 
 def _sql(value: str) -> str:
@@ -261,20 +407,23 @@ class ReplayBuffer:
 
     `uri`: a local directory or any LanceDB URI; `table`: the table name (created if absent);
     `embedder`: an Embedder (its signature must match the table's); `index_cfg`, `retention`: the
-    params.yaml knobs; `batch_size`: rows per add() commit; `read_consistency_interval`: seconds after which a
-    read re-checks for other processes' commits (0: every read; None: never, i.e. this handle's view only).
+    params.yaml knobs; `batch_size`: rows per add() commit (and per embedding call); `read_consistency_interval`:
+    seconds after which a read re-checks for other processes' commits (0: every read; None: never, i.e. this
+    handle's view only); `lock_timeout_s`: how long a write waits for another writer's lock before it raises.
     Takes objects only (never reads env vars or params files); `from_config` builds one from BufferConfig.
     """
 
     def __init__(self, uri: str | Path, table: str = "transitions", embedder: Embedder | None = None, *,
                  index_cfg: BufferIndexConfig | None = None, retention: BufferRetentionConfig | None = None,
-                 batch_size: int = 1024, read_consistency_interval: float | None = 0.0):
+                 batch_size: int = 1024, read_consistency_interval: float | None = 0.0, lock_timeout_s: float = 60.0):
         import lancedb
 
         if embedder is None:
             raise DreamGymError("ReplayBuffer needs an embedder (make_embedder('minilm') or make_embedder('hashing'))")
         if batch_size < 1:
             raise DreamGymError(f"batch_size must be >= 1, got {batch_size}")
+        if lock_timeout_s < 0:
+            raise DreamGymError(f"lock_timeout_s must be >= 0, got {lock_timeout_s}")
         self.uri = str(uri)
         self.table_name = table
         self.embedder = embedder
@@ -291,6 +440,9 @@ class ReplayBuffer:
         self._atable = None  # the async handle of the query path, opened on first search
         self._atable_version: int | None = None  # the version it was last pinned to (views / rci=None)
         self._pinned: int | None = None  # a checkout() view's version
+        local = local_path(self.uri)
+        self._lock = (WriterLock(local / f".{table}.writer.lock", lock_timeout_s, f"buffer table '{table}' at {self.uri}")
+                      if local is not None else None)
 
     @classmethod
     def from_config(cls, cfg: BufferConfig, root: Path | str | None = None) -> ReplayBuffer:
@@ -299,7 +451,7 @@ class ReplayBuffer:
         if root is not None and "://" not in uri and not Path(uri).is_absolute():
             uri = str(Path(root) / uri)
         return cls(uri, cfg.table, make_embedder(cfg.embedder, **cfg.embedder_kwargs), index_cfg=cfg.index,
-                   retention=cfg.retention, batch_size=cfg.batch_size)
+                   retention=cfg.retention, batch_size=cfg.batch_size, lock_timeout_s=cfg.lock_timeout_s)
 
     # -- opening -------------------------------------------------------------------------------------------------
     def _open_or_create(self):
@@ -364,12 +516,38 @@ class ReplayBuffer:
             raise DreamGymError(f"this buffer is a read-only view of version {self.version}; write through the "
                                 f"ReplayBuffer it was checked out from")
 
-    # -- writing -------------------------------------------------------------------------------------------------
-    def seed(self, steps: StepsLike, replace: bool = False) -> int:
-        """Add the real (offline) Step rows; returns the number added.
+    @property
+    def lock_path(self) -> Path | None:
+        """The writer lock file (None for a table on object storage, which has no writer lock)."""
+        return self._lock.path if self._lock is not None else None
 
-        Refuses if the table already holds real rows, unless `replace=True` (which deletes them first: one
-        delete commit, then the add commits). Every row must have source 'real'.
+    @contextlib.contextmanager
+    def writer(self) -> Iterator[ReplayBuffer]:
+        """Hold the writer lock for the enclosed writes (reentrant), so no other writer commits in between.
+
+        Waits up to lock_timeout_s for another writer; then raises DreamGymError naming its pid and command.
+        Every write method takes the lock by itself; use this to make a sequence of reads and writes one turn
+        (e.g. check a tag, seed, verify, tag)."""
+        self._writable()
+        if self._lock is None:
+            yield self
+            return
+        with self._lock:
+            self._table.checkout_latest()  # see every commit made before we got the lock
+            yield self
+
+    # -- writing -------------------------------------------------------------------------------------------------
+    def seed(self, steps: StepsLike, replace: bool = False, progress: Progress | None = None) -> int:
+        """Load the real (offline) Step rows; returns the number of rows written.
+
+        Every row must have source 'real', their (episode_id, t) must be unique and must not be a synthetic
+        row's. Refuses if the table already holds real rows, unless `replace=True`. Embeds every row first
+        (`progress(done, total)` after each batch of batch_size rows), then writes them in ONE Lance commit that
+        inserts the new rows and deletes every real row the table held (a merge_insert keyed on the new rows'
+        fresh batch_id, which no stored row has, so nothing matches: insert all, delete the unmatched real rows).
+        So a seed killed at any moment leaves the old real rows or the new ones, never both, and seeding the same
+        rows again gives the same content (same digest). Synthetic rows are kept. Holds the writer lock from
+        the check to the commit.
         """
         self._writable()
         table = to_step_table(steps)
@@ -377,21 +555,44 @@ class ReplayBuffer:
         if sources - {"real"}:
             raise DreamGymError(f"seed() takes real rows only; got source(s) {sorted(sources - {'real'})} "
                                 f"(use add() for synthetic rows)")
-        existing = self.count(source="real")
-        if existing and not replace:
-            raise DreamGymError(f"table '{self.table_name}' at {self.uri} already holds {existing} real rows; "
-                                f"pass replace=True to replace them")
-        if existing:
-            self._table.delete("source = 'real'")
-        return self.add(table)
+        dups = _duplicate_keys(table)
+        if dups:
+            raise DreamGymError(f"seed rows repeat (episode_id, t): {dups[:5]}{' ...' if len(dups) > 5 else ''} "
+                                f"({len(dups)} key(s)); each transition must appear once")
+        n = table.num_rows
+        with self.writer():
+            existing = self.count(source="real")
+            if existing and not replace:
+                raise DreamGymError(f"table '{self.table_name}' at {self.uri} already holds {existing} real rows; "
+                                    f"pass replace=True to replace them")
+            if self.count(source="synthetic"):
+                synth = self._scan(["episode_id", "t"], "source = 'synthetic'")
+                clash = _duplicate_keys(pa.concat_tables([synth, table.select(["episode_id", "t"])]))
+                if clash:
+                    raise DreamGymError(f"seed rows have the (episode_id, t) of synthetic rows already in the "
+                                        f"buffer: {clash[:5]} ({len(clash)} key(s)); nothing was written")
+            if n == 0:
+                if existing:
+                    self._table.delete("source = 'real'")
+                return 0
+            vecs = np.concatenate([self._embed(table.slice(s, self.batch_size), progress, s, n)
+                                   for s in range(0, n, self.batch_size)])
+            data = self._rows(table, vecs, uuid.uuid4().hex)
+            (self._table.merge_insert(BATCH_ID).when_not_matched_insert_all()
+             .when_not_matched_by_source_delete("source = 'real'").execute(data))
+            self._batches_since_compact += 1
+            if len(self) >= self.index_cfg.threshold_rows and not self.indexed:
+                self.build_index()
+        return n
 
-    def add(self, steps: StepsLike, vectors: np.ndarray | None = None) -> int:
+    def add(self, steps: StepsLike, vectors: np.ndarray | None = None, progress: Progress | None = None) -> int:
         """Append Step rows in batches of batch_size, each batch one atomic Lance commit; returns rows added.
 
         Everything is validated before anything is written. Each batch's embeddings are computed before its
         commit (or taken from `vectors`, shape (n, dim), e.g. precomputed with the same embedder; rows are
-        L2-normalised). After every `retention.compact_every` batches of this handle, apply_retention() runs;
-        once the table holds `index.threshold_rows` rows and has no index, build_index() runs.
+        L2-normalised); `progress(done, total)` is called after each committed batch. After every
+        `retention.compact_every` batches of this handle, apply_retention() runs; once the table holds
+        `index.threshold_rows` rows and has no index, build_index() runs. Holds the writer lock throughout.
         """
         self._writable()
         table = to_step_table(steps)
@@ -404,33 +605,41 @@ class ReplayBuffer:
                 raise DreamGymError("vectors hold NaN or inf")
         if n == 0:
             return 0
-        for start in range(0, n, self.batch_size):
-            chunk = table.slice(start, self.batch_size)
-            if vectors is None:
-                texts = [transition_text(s, a) for s, a in zip(chunk.column("state").to_pylist(),
-                                                               chunk.column("action").to_pylist(), strict=True)]
-                vecs = self.embedder.embed(texts)
-            else:
-                vecs = vectors[start:start + chunk.num_rows]
-            self._commit(chunk, vecs)
-            self._batches_since_compact += 1
-            if self._batches_since_compact >= self.retention.compact_every:
-                self.apply_retention()
-        if len(self) >= self.index_cfg.threshold_rows and not self.indexed:
-            self.build_index()
+        with self.writer():
+            for start in range(0, n, self.batch_size):
+                chunk = table.slice(start, self.batch_size)
+                if vectors is None:
+                    vecs = self._embed(chunk)
+                else:
+                    vecs = vectors[start:start + chunk.num_rows]
+                self._table.add(self._rows(chunk, vecs, uuid.uuid4().hex))
+                if progress is not None:
+                    progress(start + chunk.num_rows, n)
+                self._batches_since_compact += 1
+                if self._batches_since_compact >= self.retention.compact_every:
+                    self.apply_retention()
+            if len(self) >= self.index_cfg.threshold_rows and not self.indexed:
+                self.build_index()
         return n
 
-    def _commit(self, chunk: pa.Table, vecs: np.ndarray) -> None:
+    def _embed(self, chunk: pa.Table, progress: Progress | None = None, start: int = 0, total: int = 0) -> np.ndarray:
+        texts = [transition_text(s, a) for s, a in zip(chunk.column("state").to_pylist(),
+                                                       chunk.column("action").to_pylist(), strict=True)]
+        vecs = np.asarray(self.embedder.embed(texts), dtype=np.float32)
+        if progress is not None:
+            progress(start + chunk.num_rows, total)
+        return vecs
+
+    def _rows(self, chunk: pa.Table, vecs: np.ndarray, batch_id: str) -> pa.Table:
+        """The table rows of Step rows `chunk`: + row_key, batch_id and the L2-normalised vectors."""
         vecs = np.ascontiguousarray(vecs, dtype=np.float32)
         norms = np.linalg.norm(vecs, axis=1, keepdims=True)
         vecs = vecs / np.where(norms > 0, norms, 1.0)
         dim = self.embedder.dim
         vec_arr = pa.FixedSizeListArray.from_arrays(pa.array(vecs.reshape(-1), type=pa.float32()), dim)
-        batch_id = uuid.uuid4().hex
         data = chunk.append_column(ROW_KEY, pa.array(row_keys(chunk), type=pa.string()))
         data = data.append_column(BATCH_ID, pa.array([batch_id] * chunk.num_rows, type=pa.string()))
-        data = data.append_column(pa.field(VECTOR, pa.list_(pa.float32(), dim)), vec_arr)
-        self._table.add(data)
+        return data.append_column(pa.field(VECTOR, pa.list_(pa.float32(), dim)), vec_arr)
 
     # -- reading -------------------------------------------------------------------------------------------------
     def _filter(self, env: str | Sequence[str] | None, source: str | None, exclude_episode: str | None,
@@ -577,6 +786,30 @@ class ReplayBuffer:
             h.update(b"\n")
         return h.hexdigest()
 
+    def steps_frame(self, source: str | None = None) -> pd.DataFrame:
+        """Every row of this version (optionally of one source) as a DataFrame of the Step columns (e.g. to gate
+        the table itself)."""
+        return self._scan(list(STEP_COLUMNS), self._filter(None, source, None, None)).to_pandas()
+
+    def duplicate_keys(self) -> list[tuple[str, int]]:
+        """The (episode_id, t) pairs held by more than one row of this version (none in a healthy buffer)."""
+        return _duplicate_keys(self._scan(["episode_id", "t"]))
+
+    def verify_seed(self, steps: StepsLike) -> list[str]:
+        """What is wrong with this version as the seed of `steps` (empty: nothing): its real rows must be
+        exactly those rows (same count, same content keys) and no (episode_id, t) may repeat in the table."""
+        table = to_step_table(steps)
+        problems = []
+        real = self._scan([ROW_KEY], "source = 'real'").column(ROW_KEY).to_pylist()
+        if len(real) != table.num_rows:
+            problems.append(f"{len(real)} real rows, the data has {table.num_rows}")
+        elif sorted(real) != sorted(row_keys(table)):
+            problems.append("its real rows differ from the data's rows")
+        dups = self.duplicate_keys()
+        if dups:
+            problems.append(f"{len(dups)} (episode_id, t) key(s) held by several rows, e.g. {dups[:3]}")
+        return problems
+
     def info(self, tag: str | None = None) -> SnapshotInfo:
         """SnapshotInfo of the version this handle reads."""
         by_source = self._scan(["source"]).group_by("source").aggregate([("source", "count")]).to_pylist()
@@ -586,6 +819,7 @@ class ReplayBuffer:
                             digest=self.digest())
 
     # -- versions and snapshots ----------------------------------------------------------------------------------
+    @_writes
     def snapshot(self, tag: str) -> SnapshotInfo:
         """Pin the current version with Lance tag `tag` and describe it. Tagged versions survive retention."""
         self._writable()
@@ -600,6 +834,7 @@ class ReplayBuffer:
         self._table.tags.create(tag, version)
         return self.checkout(tag).info(tag)
 
+    @_writes
     def delete_snapshot(self, tag: str) -> None:
         """Remove tag `tag` (its version becomes prunable by retention)."""
         self._writable()
@@ -647,6 +882,7 @@ class ReplayBuffer:
         return view
 
     # -- index ---------------------------------------------------------------------------------------------------
+    @_writes
     def build_index(self, num_partitions: int | None = None, num_sub_vectors: int | None = None,
                     sample_rate: int = 256, max_iterations: int = 50) -> dict[str, Any]:
         """Build (or rebuild) the ANN index (`index.type`, cosine) on the vector column, and the scalar indices
@@ -685,6 +921,7 @@ class ReplayBuffer:
         built["version"] = self.version
         return built
 
+    @_writes
     def build_scalar_indices(self) -> None:
         """(Re)build the bitmap/btree indices of SCALAR_INDICES, so filtered searches read an index, not columns."""
         from lancedb.index import Bitmap, BTree
@@ -717,6 +954,7 @@ class ReplayBuffer:
         return float(np.mean(recalls)) if recalls else 1.0
 
     # -- retention -----------------------------------------------------------------------------------------------
+    @_writes
     def apply_retention(self) -> RetentionReport:
         """Compact small fragments (folding new rows into the index), then prune old versions.
 

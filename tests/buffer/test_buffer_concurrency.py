@@ -1,30 +1,19 @@
-"""Real processes on one table: concurrent appends lose no rows; SIGKILL mid-add leaves whole batches only."""
+"""Real processes on one table: writers take turns under the writer lock and lose no rows; a second writer
+fails naming the first; SIGKILL mid-add leaves whole batches only and releases the lock."""
 
 from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pyarrow.compute as pc
 import pytest
-from bufutil import ROOT, toy_rows
+from bufutil import start_worker, toy_rows
 
 from dreamgym.buffer import ReplayBuffer, make_embedder
-
-WORKER = Path(__file__).with_name("_buffer_worker.py")
-
-
-def start_worker(uri, episode: str, n_batches: int, batch_size: int, go_file: Path, state_chars: int = 100,
-                 precomputed: bool = False):
-    """A worker process that appends n_batches * batch_size rows once `go_file` exists."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "LANCEDB_LOG": "error"}
-    return subprocess.Popen([sys.executable, str(WORKER), str(uri), "transitions", episode, str(n_batches),
-                             str(batch_size), str(go_file), str(state_chars)] + (["precomputed"] if precomputed else []),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+from dreamgym.errors import DreamGymError
 
 
 def batch_sizes(buf: ReplayBuffer) -> dict[str, int]:
@@ -32,7 +21,7 @@ def batch_sizes(buf: ReplayBuffer) -> dict[str, int]:
     return {r["values"]: r["counts"] for r in pc.value_counts(t.column("batch_id")).to_pylist()}
 
 
-def test_two_processes_appending_at_once_lose_no_rows(tmp_path):
+def test_two_processes_appending_at_once_take_turns_and_lose_no_rows(tmp_path):
     uri = tmp_path / "db"
     buf = ReplayBuffer(uri, "transitions", make_embedder("hashing", dim=64))
     buf.add(toy_rows(10, source="real"))
@@ -45,13 +34,46 @@ def test_two_processes_appending_at_once_lose_no_rows(tmp_path):
     for p in procs:
         out, err = p.communicate(timeout=120)
         assert p.returncode == 0, err[-2000:]
-        _, _, t0, t1 = out.split()
-        spans.append((float(t0), float(t1)))
-    assert max(s for s, _ in spans) < min(e for _, e in spans)  # the two add() calls overlapped in time
+        _, _, t0, t_locked, t1 = out.split()
+        spans.append((float(t0), float(t_locked), float(t1)))
+    assert max(s for s, _, _ in spans) < min(e for _, _, e in spans)  # both wanted to write at once
+    (_, a0, a1), (_, b0, b1) = sorted(spans, key=lambda s: s[1])
+    assert a1 <= b0  # ... and the writer lock let one write after the other
     assert len(buf) == 10 + 2 * 8 * 50
     sizes = batch_sizes(buf)
     assert sorted(sizes.values()) == [10] + [50] * 16
     assert buf.count(source="synthetic") == 800 and buf.stats().by_source == {"real": 10, "synthetic": 800}
+    assert buf.duplicate_keys() == []
+
+
+def test_second_writer_fails_naming_the_holder_then_gets_the_lock(tmp_path):
+    uri = tmp_path / "db"
+    go = tmp_path / "go"
+    go.touch()
+    holder = start_worker(uri, "h", 1, 5, go, 100, False, "hold=30")
+    assert holder.stdout.readline().strip() == "ready", holder.stderr.read()[-2000:]
+    assert holder.stdout.readline().strip() == "locked", holder.stderr.read()[-2000:]
+    buf = ReplayBuffer(uri, "transitions", make_embedder("hashing", dim=64), lock_timeout_s=0.3)
+    assert buf.lock_path == uri / ".transitions.writer.lock"
+    t0 = time.monotonic()
+    with pytest.raises(DreamGymError, match=rf"being written by another writer \(pid {holder.pid} on .*_buffer_worker"
+                                            r".*gave up after 0\.[3-9] s .*buffer.lock_timeout_s"):
+        buf.add(toy_rows(3))
+    assert 0.3 <= time.monotonic() - t0 < 5
+    for write in (lambda: buf.seed(toy_rows(3, source="real")), lambda: buf.snapshot("x"), buf.apply_retention):
+        with pytest.raises(DreamGymError, match=f"pid {holder.pid}"):
+            write()
+    assert len(buf) == 0 and buf.tags() == {}  # nothing was written by the refused writer
+    # a second process that waits long enough gets the lock as soon as the holder dies (SIGKILL: no cleanup)
+    waiter = start_worker(uri, "w", 2, 5, go, 100, False, "timeout=60")
+    assert waiter.stdout.readline().strip() == "ready"
+    time.sleep(0.5)
+    assert waiter.poll() is None  # waiting
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.wait(timeout=30)
+    out, err = waiter.communicate(timeout=60)
+    assert waiter.returncode == 0 and out.startswith("committed"), err[-2000:]
+    assert len(buf) == 10 and buf.add(toy_rows(3)) == 3  # and the lock is free again afterwards
 
 
 def test_sigkill_mid_add_leaves_last_committed_version(tmp_path):
