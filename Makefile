@@ -9,6 +9,7 @@ export OMP_NUM_THREADS ?= 2
 export GX_ANALYTICS_ENABLED := False
 export TOKENIZERS_PARALLELISM := false
 export LANCEDB_LOG ?= error
+export PREFECT_HOME ?= $(CURDIR)/.prefect
 PYTEST_ARGS ?=
 
 .PHONY: setup run test lint bench clean

@@ -7,17 +7,63 @@ users pay nothing for tracking they did not ask for. Metric names are namespaced
     gate/     quality gates (checks run / failed)
     exp/      experience model        buffer/  replay buffer        curriculum/  task generation
     rl/       policy training         eval/    real-env evaluation  perf/        throughput and memory
+
+Every MLflow run records the process that started it (tags `dreamgym.pid`, `dreamgym.hostname`,
+`dreamgym.process_start`). A top-level run tagged `stage=S` first ends as KILLED every RUNNING run of stage S (and
+the nested runs under it) whose recorded process is gone, e.g. one whose flow was SIGKILLed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
+import os
+import socket
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 NAMESPACES = ("data", "gate", "exp", "buffer", "curriculum", "rl", "eval", "perf")
+PID_TAG, HOST_TAG, START_TAG = "dreamgym.pid", "dreamgym.hostname", "dreamgym.process_start"
+PARENT_TAG = "mlflow.parentRunId"
+
+log = logging.getLogger(__name__)
+
+
+def _start_time(pid: int) -> float | None:
+    """The process's start time (seconds since the epoch), None if there is no such live process."""
+    import psutil
+
+    try:
+        p = psutil.Process(pid)
+        return None if p.status() == psutil.STATUS_ZOMBIE else p.create_time()
+    except (psutil.NoSuchProcess, psutil.AccessDenied, ProcessLookupError):
+        return None
+
+
+def process_tags(pid: int | None = None) -> dict[str, str]:
+    """Tags naming a process (this one by default): pid, hostname and start time, so a later run can tell whether
+    it still lives (the start time guards against a reused pid)."""
+    pid = os.getpid() if pid is None else pid
+    start = _start_time(pid)
+    return {PID_TAG: str(pid), HOST_TAG: socket.gethostname(), START_TAG: "" if start is None else f"{start:.2f}"}
+
+
+def process_alive(tags: Mapping[str, str]) -> bool:
+    """Whether the process recorded in a run's tags (process_tags) may still be running. True when it cannot be
+    told: no pid recorded (an older run) or another host."""
+    pid, host = tags.get(PID_TAG), tags.get(HOST_TAG)
+    if not pid or not pid.isdigit() or host != socket.gethostname():
+        return True
+    start = _start_time(int(pid))
+    if start is None:
+        return False
+    recorded = tags.get(START_TAG)
+    try:
+        return not recorded or abs(float(recorded) - start) < 0.5  # a different start time: the pid was reused
+    except ValueError:
+        return True
 
 
 def flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -66,6 +112,17 @@ class Tracker:
         `registered_name` if given. Returns the registered version (None when not registered / no-op)."""
         return None
 
+    def end_stale_runs(self, stage: str) -> list[str]:
+        """End as KILLED every RUNNING run of `stage` whose process is gone, and the RUNNING runs nested under
+        them; returns their ids. (Called by `run()` for a top-level run tagged `stage`.)"""
+        return []
+
+    def attach_to_process_runs(self, path: str | Path, artifact_path: str | None = None,
+                               since_ms: int = 0) -> list[str]:
+        """Log the file at `path` as an artifact of each top-level run this process started (since `since_ms`,
+        epoch milliseconds), whatever their status; returns their ids. Used for a stage's log file."""
+        return []
+
     def log_buffer_snapshot(self, info: Mapping[str, Any]) -> None:
         """Record a replay-buffer snapshot (a SnapshotInfo.to_dict()): tags naming the exact buffer state this
         run used (uri, table, Lance version, tag, digest) and the full record as an artifact."""
@@ -98,9 +155,48 @@ class MlflowTracker(Tracker):
 
     @contextlib.contextmanager
     def run(self, name: str, nested: bool = False, tags: dict[str, str] | None = None) -> Iterator[Tracker]:
+        """Open a run tagged with this process (process_tags); a top-level run tagged `stage` first ends the stale
+        runs of that stage (end_stale_runs)."""
         nested = nested or self._mlflow.active_run() is not None
-        with self._mlflow.start_run(run_name=name, nested=nested, tags=tags or {}):
+        tags = dict(tags or {})
+        if not nested and tags.get("stage"):
+            self.end_stale_runs(tags["stage"])
+        with self._mlflow.start_run(run_name=name, nested=nested, tags={**process_tags(), **tags}):
             yield self
+
+    def _experiment_id(self) -> str:
+        return self._mlflow.get_experiment_by_name(self.experiment).experiment_id
+
+    def end_stale_runs(self, stage: str) -> list[str]:
+        running = self._mlflow.search_runs([self._experiment_id()], filter_string="attributes.status = 'RUNNING'",
+                                           output_format="list")
+        stale = {r.info.run_id for r in running
+                 if r.data.tags.get("stage") == stage and PARENT_TAG not in r.data.tags and not process_alive(r.data.tags)}
+        grew = bool(stale)
+        while grew:  # nested runs (at any depth) of a dead run
+            kids = {r.info.run_id for r in running if r.data.tags.get(PARENT_TAG) in stale} - stale
+            stale |= kids
+            grew = bool(kids)
+        client = self._mlflow.MlflowClient()
+        for run_id in sorted(stale):
+            client.set_tag(run_id, "dreamgym.ended_as_stale", "the process that started this run is gone")
+            client.set_terminated(run_id, status="KILLED")
+        if stale:
+            log.warning(f"ended {len(stale)} stale MLflow run(s) of stage '{stage}' as KILLED (their process is gone): "
+                        f"{', '.join(sorted(stale))}")
+        return sorted(stale)
+
+    def attach_to_process_runs(self, path: str | Path, artifact_path: str | None = None,
+                               since_ms: int = 0) -> list[str]:
+        me = process_tags()
+        flt = (f"tags.`{PID_TAG}` = '{me[PID_TAG]}' and tags.`{HOST_TAG}` = '{me[HOST_TAG]}' "
+               f"and attributes.start_time >= {int(since_ms)}")
+        runs = [r for r in self._mlflow.search_runs([self._experiment_id()], filter_string=flt, output_format="list")
+                if PARENT_TAG not in r.data.tags and r.data.tags.get(START_TAG) == me[START_TAG]]
+        client = self._mlflow.MlflowClient()
+        for r in runs:
+            client.log_artifact(r.info.run_id, str(path), artifact_path)
+        return [r.info.run_id for r in runs]
 
     def log_config(self, config: Mapping[str, Any]) -> None:
         self.log_params(flatten(config))

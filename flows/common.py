@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 from pathlib import Path
 
@@ -42,32 +43,216 @@ def tracker_for(cfg: DreamGymConfig, root: Path) -> Tracker:
     return make_tracker(cfg.tracking.enabled, uri, cfg.experiment_name, art)
 
 
-def run_cli(description: str, argv: list[str] | None, extra, call) -> int:
+def bind_prefect_server() -> bool:
+    """Make Prefect's temporary API server (ephemeral mode: no PREFECT_API_URL) die with this process.
+
+    Prefect 3.8 starts it as a `python -m uvicorn` child (`SubprocessASGIServer._run_uvicorn_command`) that only
+    an `atexit` hook stops, so a SIGKILLed flow left it listening. The same command now runs through
+    `flows._prefect_server`, whose watchdog stops the server once this process is gone. Returns whether the
+    binding is in place (False: a configured API server is used, or this Prefect has no such hook)."""
+    from prefect.settings import PREFECT_API_URL
+
+    if PREFECT_API_URL.value():
+        return False
+    from prefect.server.api import server as srv
+
+    cls = srv.SubprocessASGIServer
+    if getattr(cls, "_dreamgym_bound", False):
+        return True
+    if not callable(getattr(cls, "_run_uvicorn_command", None)):
+        return False
+
+    def _run_uvicorn_command(self):  # prefect 3.8.8's command and environment, under our watchdog
+        import subprocess
+        import sys
+
+        import prefect
+        from prefect.settings import get_current_settings
+
+        env = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1",
+               **get_current_settings().to_environment_variables(exclude_unset=True)}
+        return subprocess.Popen(args=[
+            sys.executable, "-m", "flows._prefect_server", str(os.getpid()),
+            "--app-dir", str(prefect.__module_path__.parent), "--factory", "prefect.server.api.server:create_app",
+            "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "error", "--lifespan", "on"], env=env)
+
+    cls._run_uvicorn_command = _run_uvicorn_command
+    cls._dreamgym_bound = True
+    return True
+
+
+class _ConsoleFilter:
+    """Keeps tracebacks off the console: drops records that carry one (Prefect's "Encountered exception during
+    execution" and the like) and Prefect's "Finished in state Failed/Crashed(...)" lines, which repeat the error
+    that run_cli prints as one line. The log file still gets every record."""
+
+    def filter(self, record) -> bool:
+        if record.exc_info or record.exc_text:
+            return False
+        msg = record.getMessage() if record.name.startswith("prefect") else ""
+        return not msg.startswith(("Finished in state Failed", "Finished in state Crashed"))
+
+
+@contextlib.contextmanager
+def stage_logging(log_path: Path):
+    """Send every log record to `log_path` (full tracebacks included) and keep tracebacks off the console for the
+    duration; yields `write_trace(exc, line="")`, which appends an exception's full trace (and a line) to the file."""
+    import logging
+    import traceback
+
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    fh = logging.FileHandler(log_path, encoding="utf-8")
+    fh.setFormatter(logging.Formatter("%(asctime)s | %(levelname)-7s | %(name)s - %(message)s"))
+    root = logging.getLogger()
+    consoles = [h for h in root.handlers if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)]
+    flt = _ConsoleFilter()
+    for h in consoles:
+        h.addFilter(flt)
+    root.addHandler(fh)
+
+    def write_trace(e: BaseException, line: str = "") -> None:
+        fh.acquire()
+        try:
+            fh.stream.write("".join(traceback.format_exception(e)) + (line + "\n" if line else ""))
+            fh.flush()
+        finally:
+            fh.release()
+
+    try:
+        yield write_trace
+    finally:
+        root.removeHandler(fh)
+        for h in consoles:
+            h.removeFilter(flt)
+        fh.close()
+
+
+#: the stage name (as in dvc.yaml and the MLflow `stage` tag) of each flows.<module>
+STAGES = {"seed": "seed", "buffer": "seed_buffer", "experience": "train_experience_model", "policy": "train_policy"}
+
+
+def default_summary(stage: str, cfg: DreamGymConfig, args, result) -> str | None:
+    """The one-line summary run_cli prints after a stage (without the stage name and the time); None: the stage
+    prints its own (seed_buffer does, from inside its flow)."""
+    r = result if isinstance(result, dict) else {}
+    if stage == "seed":
+        envs = sorted({k.split("/")[1] for k in r if k.startswith("data/") and k.endswith("/rows")})
+        rows = int(sum(v for k, v in r.items() if k.startswith("data/") and k.endswith("/rows")))
+        gate = "gate failed" if r.get("gate/seed_data/failed") else "gate passed"
+        from flows import _dvc
+
+        md5 = _dvc.tracked_md5(Path(getattr(args, "root", ".")).resolve(), f"{cfg.paths.data_dir}.dvc")
+        return f"{len(envs)} envs, {rows} steps, {gate}" + (f", {cfg.paths.data_dir}.dvc md5 {md5}" if md5 else "")
+    if stage == "seed_buffer":
+        return None
+    if stage == "train_experience_model":
+        envs = {e: v for e, v in r.items() if isinstance(v, dict)}
+        return ", ".join(f"{e} gate {'passed' if v.get('gate') else 'failed'}"
+                         + (f" (registered v{v['registered_version']})" if v.get("registered_version") else "")
+                         for e, v in envs.items()) or "no envs"
+    if stage == "train_policy":
+        fs = cfg.policy.eval.final_split
+        ok = (r.get("final") or {}).get(f"eval/{fs}_success")
+        return (f"{r.get('env')} {r.get('algo')} seed {r.get('seed')}, {fs} success "
+                + ("n/a" if ok is None else f"{ok:.2f}") + f", registered v{r.get('registered_version')}")
+    return "done"
+
+
+def run_cli(description: str, argv: list[str] | None, extra, call, summary=None, stage: str | None = None) -> int:
     """The `python -m flows.<stage>` entry: parse args into the config, run `call(cfg, args)`, print its result
-    as JSON; a user-fixable error prints one `error:` line and returns 1."""
+    as JSON on stdout and `<stage>: <summary> (<seconds> s)` on stderr.
+
+    `summary(cfg, args, result) -> str | None` makes that line (default: `default_summary`; None prints none);
+    `stage` defaults to the STAGES name of the flows module that defines `call`. Every log record of the run, with
+    full tracebacks, goes to <root>/<artifacts>/logs/<stage>-<time>-<pid>.log, which is also logged to MLflow with
+    each top-level run this process started; the console shows Prefect's progress lines but no traceback. A
+    user-fixable error (DreamGymError, DvcError) prints one `error:` line and returns 2; any other exception prints
+    one `error:` line naming its type and the log file and returns 1. Stages under `dvc repro` die with it
+    (flows._watchdog), and Prefect's temporary API server dies with this process (bind_prefect_server)."""
     import json
     import sys
+    import time
 
     from dreamgym.errors import DreamGymError
     from flows._dvc import DvcError
 
+    _die_with_dvc()
+    if stage is None:
+        mod = sys.modules.get(getattr(call, "__module__", "") or "")
+        module = (getattr(getattr(mod, "__spec__", None), "name", None) or getattr(call, "__module__", "stage")).rsplit(".", 1)[-1]
+        stage = STAGES.get(module, module)
     try:
         cfg, args = config_from_args(description, argv, extra)
-        result = call(cfg, args)
-    except (DreamGymError, DvcError) as e:
+    except DreamGymError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except Exception as e:  # noqa: BLE001 - a bug while reading the config: one line, the trace in a file
+        import traceback
+
+        log_path = Path("artifacts") / "logs" / f"{stage}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        log_path.write_text("".join(traceback.format_exception(e)))
+        print(f"error: unexpected {type(e).__name__} while reading the config: {e} (full trace: {log_path})",
+              file=sys.stderr)
         return 1
+    rootp = Path(getattr(args, "root", ".")).resolve()
+    log_path = rootp / cfg.paths.artifacts_dir / "logs" / f"{stage}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+    t0 = time.time()
+    with stage_logging(log_path) as write_trace:
+        bind_prefect_server()
+        try:
+            result = call(cfg, args)
+            error = None
+        except (DreamGymError, DvcError) as e:
+            error, code = f"error: {e}", 2
+            write_trace(e, error)
+        except Exception as e:  # noqa: BLE001 - the one line below, the trace in the log file
+            error, code = f"error: unexpected {type(e).__name__} in stage {stage}: {e} (full trace: {log_path})", 1
+            write_trace(e, error)
+    _attach_log(cfg, rootp, log_path, int(t0 * 1000))
+    if error:
+        print(error, file=sys.stderr)
+        return code
     print(json.dumps(result, indent=2, sort_keys=True, default=str))
+    try:
+        line = (summary or (lambda c, a, r: default_summary(stage, c, a, r)))(cfg, args, result)
+    except Exception as e:  # noqa: BLE001 - a summary must not turn a finished stage into a failure
+        line = f"done (no summary: {type(e).__name__}: {e})"
+    if line is not None:
+        print(f"{stage}: {line} ({time.time() - t0:.1f} s)", file=sys.stderr)
     return 0
+
+
+def _die_with_dvc() -> None:
+    """Stop this stage when the `dvc repro` that started it dies (flows._watchdog)."""
+    from flows._watchdog import die_with_dvc
+
+    die_with_dvc()
+
+
+def _attach_log(cfg: DreamGymConfig, root: Path, log_path: Path, since_ms: int) -> None:
+    """Log the stage's log file to the MLflow runs this process started (best effort: tracking may be down)."""
+    import logging
+
+    if not cfg.tracking.enabled or not log_path.is_file():
+        return
+    try:
+        tracker_for(cfg, root).attach_to_process_runs(log_path, "logs", since_ms=since_ms)
+    except Exception as e:  # noqa: BLE001 - the stage's own outcome matters more than its log upload
+        logging.getLogger(__name__).warning(f"could not log {log_path} to MLflow: {e}")
 
 
 @task
 def load_env_data(data_dir: str, env: str):
     """(steps, tasks) DataFrames of one env's seed data (data/<env>/{steps,tasks}.parquet)."""
     from dreamgym.data import io
+    from dreamgym.data.swap import leftovers
     from dreamgym.errors import DreamGymError
 
     d = Path(data_dir) / env
     if not (d / io.STEPS_FILE).is_file():
+        if not Path(data_dir).is_dir() and leftovers(data_dir):
+            raise DreamGymError(f"{data_dir} is missing: a seed-data swap was interrupted; run `dreamgym seed`, "
+                                f"which recovers it first")
         raise DreamGymError(f"no seed data for env '{env}' at {d}; run `dreamgym seed` (or choose another env)")
     return io.read_table(d / io.STEPS_FILE), io.read_table(d / io.TASKS_FILE)

@@ -1,5 +1,11 @@
 """The MLflow tracker against a real sqlite store: namespaced metrics, tables, and a model logged, registered,
-tagged and loaded back."""
+tagged and loaded back; runs left RUNNING by a SIGKILLed process are ended KILLED when their stage next starts."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
 
 import mlflow
 import pandas as pd
@@ -7,7 +13,7 @@ import pytest
 import torch
 
 from dreamgym.models import load_model
-from dreamgym.tracking import MlflowTracker, Tracker
+from dreamgym.tracking import HOST_TAG, PID_TAG, START_TAG, MlflowTracker, Tracker, process_alive, process_tags
 
 
 def test_noop_tracker_checks_names_and_returns_nothing():
@@ -35,3 +41,59 @@ def test_model_logged_registered_and_reloaded(tmp_path):
     ids = torch.tensor([tok("go to the red ball")["input_ids"]])
     with torch.no_grad():
         assert torch.allclose(loaded["model"](ids).logits, model(ids).logits, atol=1e-5)
+
+
+# a process that opens a run of stage argv[3] (and a nested run), says so, and waits to be killed
+_HOLDER = """
+import sys, time
+from dreamgym.tracking import MlflowTracker
+t = MlflowTracker(sys.argv[1], "t", sys.argv[2])
+with t.run("holder", tags={"stage": sys.argv[3]}):
+    parent = t.run_id
+    with t.run("child", nested=True):
+        print(parent, t.run_id, flush=True)
+        time.sleep(600)
+"""
+
+
+def _hold_run(tmp_path, stage: str) -> tuple[subprocess.Popen, str, str]:
+    p = subprocess.Popen([sys.executable, "-c", _HOLDER, f"sqlite:///{tmp_path / 'mlflow.db'}", str(tmp_path / "art"),
+                          stage], stdout=subprocess.PIPE, text=True)
+    return p, *p.stdout.readline().split()
+
+
+def test_stale_runs_of_a_dead_process_end_killed_live_ones_stay(tmp_path):
+    MlflowTracker(f"sqlite:///{tmp_path / 'mlflow.db'}", "t", str(tmp_path / "art"))  # create the store once
+    dead, live, other = (_hold_run(tmp_path, s) for s in ("seed", "seed", "seed_buffer"))
+    try:
+        for p, *_ in (dead, other):
+            p.send_signal(signal.SIGKILL)
+            p.wait()
+        client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+        assert client.get_run(dead[1]).info.status == "RUNNING"
+        tracker = MlflowTracker(f"sqlite:///{tmp_path / 'mlflow.db'}", "t", str(tmp_path / "art"))
+        with tracker.run("seed", tags={"stage": "seed"}):
+            mine = tracker.run_id
+        status = lambda run_id: client.get_run(run_id).info.status  # noqa: E731
+        assert status(dead[1]) == status(dead[2]) == "KILLED"  # the dead parent and its nested run
+        assert client.get_run(dead[1]).info.end_time is not None
+        assert status(live[1]) == status(live[2]) == "RUNNING"  # its process still runs
+        assert status(other[1]) == "RUNNING"  # another stage's: ended when that stage next starts
+        assert status(mine) == "FINISHED"
+        tags = client.get_run(mine).data.tags
+        assert tags[PID_TAG] == str(os.getpid()) and tags[HOST_TAG] == socket.gethostname() and tags[START_TAG]
+        assert tracker.end_stale_runs("seed_buffer") == sorted(other[1:])
+    finally:
+        live[0].kill()
+        live[0].wait()
+
+
+def test_process_alive_guards_against_pid_reuse_and_unknowns():
+    me = process_tags()
+    assert process_alive(me)
+    assert not process_alive({**me, START_TAG: f"{float(me[START_TAG]) - 100:.2f}"})  # same pid, another process
+    assert process_alive({**me, HOST_TAG: "some-other-host"})  # cannot tell: leave it alone
+    assert process_alive({})  # a run from before these tags
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    assert not process_alive(process_tags(p.pid) | {HOST_TAG: socket.gethostname()})
