@@ -36,7 +36,7 @@ from dreamgym.policy.agent import Agent
 from dreamgym.policy.bc import bc_examples, behaviour_clone, expert_demos, policy_texts
 from dreamgym.policy.checkpoint import make_agent, plain_model, save_policy
 from dreamgym.policy.core import horizon_at
-from dreamgym.policy.evaluate import evaluate_policy, plot_learning_curve
+from dreamgym.policy.evaluate import baseline_metrics, baselines, evaluate_policy, plot_learning_curve
 from dreamgym.policy.trainer import PolicyTrainer, train_rl
 from flows.common import load_env_data, run_cli, tracker_for
 
@@ -56,6 +56,12 @@ def warm_start(cfg: DreamGymConfig, agent: Agent, env, steps, tasks, on_log):
     val = bc_examples(expert_demos(steps, tasks, n=max(p.bc.demos, 20), split="val", accept=env.accepts), agent, env)
     with tempfile.TemporaryDirectory(prefix="dreamgym-bc-") as scratch:
         return behaviour_clone(agent, train, val, p.bc.sft, scratch, on_log=on_log)
+
+
+@task(cache_policy=NO_CACHE)
+def measure_baselines(env, tasks, horizon: int, seed: int, prefix: str) -> dict[str, float]:
+    """The uniform-random policy over the valid actions and the expert, on the same tasks and horizon."""
+    return baseline_metrics(baselines(env, tasks, horizon=horizon, seed=seed), prefix)
 
 
 @flow(name="policy", log_prints=False)
@@ -81,6 +87,10 @@ def policy_flow(cfg: DreamGymConfig, root: str = ".") -> dict:
             if bc is not None:
                 t.log_metrics(bc.metrics("rl/bc_"))
             eval_tasks = envs[0].list_tasks(p.eval.split, n=p.eval.episodes)
+            final_tasks = envs[0].list_tasks(p.eval.final_split, n=p.eval.episodes)
+            base = {**measure_baselines(envs[0], eval_tasks, eval_horizon, p.seed, "eval/"),
+                    **measure_baselines(envs[0], final_tasks, eval_horizon, p.seed, f"eval/{p.eval.final_split}_")}
+            t.log_metrics(base)
             trainer = PolicyTrainer(agent, p.rl, envs, envs[0].list_tasks("train", n=p.rl.task_pool), seed=p.seed)
 
             def checkpoint(u: int) -> None:
@@ -95,14 +105,15 @@ def policy_flow(cfg: DreamGymConfig, root: str = ".") -> dict:
 
             curve = train_rl(trainer, p.rl.updates, evaluate=lambda: evaluate(eval_tasks), eval_every=p.eval.every,
                              on_metrics=t.log_metrics, on_checkpoint=checkpoint, checkpoint_every=p.checkpoint_every)
-            final = evaluate(envs[0].list_tasks(p.eval.final_split, n=p.eval.episodes), f"eval/{p.eval.final_split}_")
+            final = evaluate(final_tasks, f"eval/{p.eval.final_split}_")
         finally:
             for e in envs:
                 e.close()
         t.log_metrics(final)
-        t.log_dict({"curve": curve, "final": final, "bc": bc.to_dict() if bc else None},
+        t.log_dict({"curve": curve, "final": final, "baselines": base, "bc": bc.to_dict() if bc else None},
                    "policy/learning_curve.json")
-        t.log_figure(plot_learning_curve(curve, f"{env_name} {p.rl.algo} seed {p.seed}"), "policy/learning_curve.png")
+        t.log_figure(plot_learning_curve(curve, f"{env_name} {p.rl.algo} seed {p.seed}", base),
+                     "policy/learning_curve.png")
         save_policy(agent, out_dir / "models" / env_name)
         version = t.log_model(plain_model(agent), agent.tokenizer, "model", registered,
                               tags={**tags, "update": str(p.rl.updates), "final": "true",
@@ -110,13 +121,15 @@ def policy_flow(cfg: DreamGymConfig, root: str = ".") -> dict:
         result = {"env": env_name, "algo": p.rl.algo, "seed": p.seed, "run_id": t.run_id,
                   "registered_version": version, "bc": bc.metrics("") if bc else None,
                   "eval_start": curve[0] if curve else None, "eval_end": curve[-1] if curve else None,
-                  "final": final}
+                  "final": final, "baselines": base}
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "metrics.json").write_text(json.dumps(result, indent=2, sort_keys=True, default=str))
         fs = p.eval.final_split
         logger.info(f"{env_name} {p.rl.algo}: {p.eval.split} success {curve[0]['eval/success'] if curve else float('nan'):.2f}"
                     f" -> {curve[-1]['eval/success'] if curve else float('nan'):.2f}; {fs} {final[f'eval/{fs}_success']:.2f} "
-                    f"[{final[f'eval/{fs}_ci_low']:.2f}, {final[f'eval/{fs}_ci_high']:.2f}]")
+                    f"[{final[f'eval/{fs}_ci_low']:.2f}, {final[f'eval/{fs}_ci_high']:.2f}] against random "
+                    f"{base[f'eval/{fs}_random_success']:.2f} and expert {base[f'eval/{fs}_expert_success']:.2f} "
+                    f"at horizon {eval_horizon}")
     return result
 
 

@@ -146,8 +146,9 @@ def _on(pos):
     return lambda x, y, d: (x, y) == tuple(pos)
 
 
-def build_view(u, labeler: Labeler) -> View:
-    """Describe the agent's view and tabulate the actions valid now."""
+def build_view(u, labeler: Labeler, primitive: bool = False) -> View:
+    """Describe the agent's view and tabulate the actions valid now. `primitive`: only one-step actions (turn,
+    move forward, toggle, drop, and "pick up <obj>" for the object right in front); no go-to / go-through macros."""
     visible, rel = visible_cells(u)
     view = View(visible=visible)
     ax, ay = int(u.agent_pos[0]), int(u.agent_pos[1])
@@ -201,6 +202,18 @@ def build_view(u, labeler: Labeler) -> View:
             acts["toggle"] = [TOGGLE]
     else:
         why["toggle"] = "There is no door in front of you to toggle."
+    if primitive:
+        front = tuple(int(v) for v in u.front_pos)
+        for o in view.objects:
+            if o.pos == front and o.obj.can_pickup():
+                if carrying is not None:
+                    why[f"pick up {o.label}"] = f"You cannot pick up {o.label}: you are already carrying something."
+                else:
+                    acts[f"pick up {o.label}"] = [PICKUP]
+            elif o.obj.can_pickup():
+                why[f"pick up {o.label}"] = f"You cannot pick up {o.label}: it is not right in front of you."
+            why.setdefault(f"go to {o.label}", "There is no 'go to' here: turn left, turn right or move forward.")
+        return view
     for o in view.objects:
         obj, lab = o.obj, o.label
         to_face = plan_path(u, visible, _facing(o.pos))

@@ -85,14 +85,22 @@ class BabyAIEnv(TextEnv):
       train_size: number of train tasks (the seed ranges of the splits must not overlap).
       val_size: number of val tasks.
       test_size: number of test tasks.
+      action_set: "macro" (AgentGym's set: go to / pick up / go through any object in sight, each one step) or
+        "primitive" (turn left, turn right, move forward, toggle, drop, pick up the object in front). With macros a
+        GoTo task ends in one step once its object is visible, so random solves it; primitives make navigation
+        the task.
     """
 
     has_action_list = True
 
     def __init__(self, max_steps: int = 64, levels: tuple[str, ...] | list[str] = DEFAULT_LEVELS,
                  train_seed_offset: int = 0, val_seed_offset: int = 1_000_000, test_seed_offset: int = 2_000_000,
-                 train_size: int = 10_000, val_size: int = 1_000, test_size: int = 1_000):
+                 train_size: int = 10_000, val_size: int = 1_000, test_size: int = 1_000,
+                 action_set: str = "macro"):
         super().__init__(max_steps=max_steps)
+        if action_set not in ("macro", "primitive"):
+            raise ConfigError(f"babyai: action_set must be 'macro' or 'primitive', got '{action_set}'")
+        self.action_set = action_set
         if isinstance(levels, str):
             levels = [levels]
         if not levels:
@@ -154,7 +162,7 @@ class BabyAIEnv(TextEnv):
             self._seen[x, y] = True
 
     def _observe(self) -> str:
-        self._view = build_view(self._gym.unwrapped, self._labeler)
+        self._view = build_view(self._gym.unwrapped, self._labeler, self.action_set == "primitive")
         self._update_seen()
         return self._view.text
 

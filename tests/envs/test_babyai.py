@@ -214,3 +214,28 @@ def test_close_twice_is_safe():
     # usable again after close
     assert e.reset(e.list_tasks("test", n=1)[0])
     e.close()
+
+
+def test_primitive_action_set_has_no_macros_and_the_expert_still_solves():
+    with make_env("babyai", levels=["PickupLoc", "GoToLocal"], action_set="primitive") as e:
+        solved = 0
+        tasks = e.list_tasks("val", n=10)
+        for task in tasks:
+            e.reset(task)
+            for _ in range(30):
+                acts = e.available_actions()
+                assert not any(a.startswith(("go to", "go through", "toggle and")) for a in acts)
+                assert {"turn left", "turn right"} <= set(acts)
+                assert sum(a.startswith("pick up") for a in acts) <= 1  # only the object right in front
+                a = e.expert_action()
+                assert a in acts
+                _, _, done, info = e.step(a)
+                if done:
+                    solved += info["success"]
+                    break
+        assert solved >= 9
+        e.reset(tasks[0])
+        obs, _, _, info = e.step("go to red ball 1")
+        assert not info["valid_action"] and ("no 'go to'" in obs or "not a valid action" in obs)
+    with pytest.raises(Exception, match="action_set"):
+        make_env("babyai", action_set="nope")

@@ -33,12 +33,19 @@ def test_policy_flow_clones_trains_evaluates_and_registers(seeded, capsys):
     f = out["final"]
     assert 0 <= f["eval/test_ci_low"] <= f["eval/test_success"] <= f["eval/test_ci_high"] <= 1
     assert "eval/test_greedy_success" in f and "eval/greedy_success" in out["eval_end"]
+    # every success rate stands beside its baselines on the same tasks and horizon
+    b = out["baselines"]
+    for split in ("", "test_"):
+        assert b[f"eval/{split}random_episodes"] == b[f"eval/{split}expert_episodes"] == f["eval/test_episodes"]
+        assert b[f"eval/{split}expert_success"] >= b[f"eval/{split}random_success"]
     assert (repo / "artifacts/policy/models/babyai/config.json").is_file()
     assert json.loads((repo / "artifacts/policy/metrics.json").read_text())["run_id"] == out["run_id"]
     run = next(r for r in runs(tmp)[: len(runs(tmp)) - before] if r.info.run_id == out["run_id"])
     m = run.data.metrics
     assert {"rl/reward", "rl/success", "rl/entropy", "rl/clip_frac", "rl/horizon", "rl/env_steps",
-            "eval/success", "eval/ci_low", "eval/test_success", "rl/bc_train_loss_last"} <= set(m)
+            "eval/success", "eval/ci_low", "eval/test_success", "rl/bc_train_loss_last",
+            "eval/random_success", "eval/expert_success", "eval/test_random_success", "eval/test_expert_ci_low",
+            "eval/test_score", "eval/test_mean_steps_success"} <= set(m)
     client = mlflow.MlflowClient()
     assert [h.value for h in client.get_metric_history(run.info.run_id, "rl/horizon")] == [3.0, 5.0]
     logged = mlflow.search_logged_models(experiment_ids=[run.info.experiment_id], output_format="list",
@@ -57,3 +64,5 @@ def test_policy_flow_clones_trains_evaluates_and_registers(seeded, capsys):
                    "-S", f"policy.env_kwargs.levels=[{','.join(levels)}]", "--horizon", "5"])
     report = json.loads(capsys.readouterr().out)
     assert rc == 0 and report["episodes"] == 3 and report["ci_low"] <= report["success"] <= report["ci_high"]
+    assert report["random"]["episodes"] == report["expert"]["episodes"] == 3
+    assert report["random"]["horizon"] == report["expert"]["horizon"] == report["horizon"] == 5
