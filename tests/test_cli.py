@@ -51,6 +51,8 @@ def assert_one_error_line(r: subprocess.CompletedProcess, message: str) -> None:
     (["play", "babyai", "--params", "no/such.yaml"], "error: config file 'no/such.yaml' not found"),
     (["tasks", "babyai", "--params", "/bin/ls"], "error: /bin/ls: not a YAML text file"),
     (["ui", "--params", "/bin/ls"], "error: /bin/ls: not a YAML text file"),
+    (["baselines", "nope"], "error: unknown env 'nope'"),
+    (["baselines", "babyai", "--split", "dev"], "error: unknown split 'dev'"),
 ])
 def test_bad_input_is_one_line(args, message):
     assert_one_error_line(cli(*args), message)
@@ -227,3 +229,16 @@ def test_collect_refuses_a_dvc_tracked_folder_without_force(tmp_path):
     r = cli(*args, "--force", cwd=project)
     assert r.returncode == 0, r.stderr
     assert (project / "data" / "textcraft" / "steps.parquet").read_bytes().startswith(b"PAR1")
+
+
+def test_baselines_reports_random_and_expert_on_the_same_tasks():
+    import json
+
+    r = cli("baselines", "babyai", "--split", "val", "-n", "4", "--horizon", "12")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["horizon"] == 12 and out["env_kwargs"]["action_set"] == "primitive"  # the policy's default benchmark
+    for name in ("random", "expert"):
+        assert out[name]["episodes"] == 4 and out[name]["horizon"] == 12
+        assert 0 <= out[name]["ci_low"] <= out[name]["success"] <= out[name]["ci_high"] <= 1
+    assert out["expert"]["success"] >= out["random"]["success"]
