@@ -148,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     def extra(p):
         p.add_argument("--root", default=".", help="project root")
 
-    return run_cli(__doc__.splitlines()[0], argv, extra, lambda cfg, a: buffer_flow(cfg, root=a.root))
+    return run_cli(__doc__.splitlines()[0], argv, extra, lambda cfg, a: buffer_flow(cfg, root=a.root),
+                   stage="seed_buffer")  # the flow prints its own summary line
 
 
 if __name__ == "__main__":

@@ -127,43 +127,12 @@ def stage_logging(log_path: Path):
         fh.close()
 
 
-#: the stage name (as in dvc.yaml and the MLflow `stage` tag) of each flows.<module>
-STAGES = {"seed": "seed", "buffer": "seed_buffer", "experience": "train_experience_model", "policy": "train_policy"}
-
-
-def default_summary(stage: str, cfg: DreamGymConfig, args, result) -> str | None:
-    """The one-line summary run_cli prints after a stage (without the stage name and the time); None: the stage
-    prints its own (seed_buffer does, from inside its flow)."""
-    r = result if isinstance(result, dict) else {}
-    if stage == "seed":
-        envs = sorted({k.split("/")[1] for k in r if k.startswith("data/") and k.endswith("/rows")})
-        rows = int(sum(v for k, v in r.items() if k.startswith("data/") and k.endswith("/rows")))
-        gate = "gate failed" if r.get("gate/seed_data/failed") else "gate passed"
-        from flows import _dvc
-
-        md5 = _dvc.tracked_md5(Path(getattr(args, "root", ".")).resolve(), f"{cfg.paths.data_dir}.dvc")
-        return f"{len(envs)} envs, {rows} steps, {gate}" + (f", {cfg.paths.data_dir}.dvc md5 {md5}" if md5 else "")
-    if stage == "seed_buffer":
-        return None
-    if stage == "train_experience_model":
-        envs = {e: v for e, v in r.items() if isinstance(v, dict)}
-        return ", ".join(f"{e} gate {'passed' if v.get('gate') else 'failed'}"
-                         + (f" (registered v{v['registered_version']})" if v.get("registered_version") else "")
-                         for e, v in envs.items()) or "no envs"
-    if stage == "train_policy":
-        fs = cfg.policy.eval.final_split
-        ok = (r.get("final") or {}).get(f"eval/{fs}_success")
-        return (f"{r.get('env')} {r.get('algo')} seed {r.get('seed')}, {fs} success "
-                + ("n/a" if ok is None else f"{ok:.2f}") + f", registered v{r.get('registered_version')}")
-    return "done"
-
-
-def run_cli(description: str, argv: list[str] | None, extra, call, summary=None, stage: str | None = None) -> int:
+def run_cli(description: str, argv: list[str] | None, extra, call, stage: str, summary=None) -> int:
     """The `python -m flows.<stage>` entry: parse args into the config, run `call(cfg, args)`, print its result
     as JSON on stdout and `<stage>: <summary> (<seconds> s)` on stderr.
 
-    `summary(cfg, args, result) -> str | None` makes that line (default: `default_summary`; None prints none);
-    `stage` defaults to the STAGES name of the flows module that defines `call`. Every log record of the run, with
+    `stage` is the dvc.yaml stage name; `summary(cfg, args, result) -> str | None` makes the line (none: no line,
+    e.g. a flow that prints its own). Every log record of the run, with
     full tracebacks, goes to <root>/<artifacts>/logs/<stage>-<time>-<pid>.log, which is also logged to MLflow with
     each top-level run this process started; the console shows Prefect's progress lines but no traceback. A
     user-fixable error (DreamGymError, DvcError) prints one `error:` line and returns 2; any other exception prints
@@ -177,10 +146,6 @@ def run_cli(description: str, argv: list[str] | None, extra, call, summary=None,
     from flows._dvc import DvcError
 
     _die_with_dvc()
-    if stage is None:
-        mod = sys.modules.get(getattr(call, "__module__", "") or "")
-        module = (getattr(getattr(mod, "__spec__", None), "name", None) or getattr(call, "__module__", "stage")).rsplit(".", 1)[-1]
-        stage = STAGES.get(module, module)
     try:
         cfg, args = config_from_args(description, argv, extra)
     except DreamGymError as e:
@@ -215,7 +180,7 @@ def run_cli(description: str, argv: list[str] | None, extra, call, summary=None,
         return code
     print(json.dumps(result, indent=2, sort_keys=True, default=str))
     try:
-        line = (summary or (lambda c, a, r: default_summary(stage, c, a, r)))(cfg, args, result)
+        line = summary(cfg, args, result) if summary else None
     except Exception as e:  # noqa: BLE001 - a summary must not turn a finished stage into a failure
         line = f"done (no summary: {type(e).__name__}: {e})"
     if line is not None:

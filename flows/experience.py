@@ -134,7 +134,13 @@ def main(argv: list[str] | None = None) -> int:
     def extra(p):
         p.add_argument("--root", default=".", help="project root")
 
-    return run_cli(__doc__.splitlines()[0], argv, extra, lambda cfg, a: experience_flow(cfg, root=a.root))
+    def summary(cfg, a, r) -> str:
+        return ", ".join(f"{e} gate {'passed' if v.get('gate') else 'failed'}"
+                         + (f" (registered v{v['registered_version']})" if v.get("registered_version") else "")
+                         for e, v in r.items() if isinstance(v, dict)) or "no envs"
+
+    return run_cli(__doc__.splitlines()[0], argv, extra, lambda cfg, a: experience_flow(cfg, root=a.root),
+                   stage="train_experience_model", summary=summary)
 
 
 if __name__ == "__main__":

@@ -137,7 +137,15 @@ def main(argv: list[str] | None = None) -> int:
     def extra(ap):
         ap.add_argument("--root", default=".", help="project root")
 
-    return run_cli(__doc__.splitlines()[0], argv, extra, lambda cfg, a: policy_flow(cfg, root=a.root))
+    def summary(cfg, a, r) -> str:
+        fs = cfg.policy.eval.final_split
+        f, b = r["final"], r["baselines"]
+        return (f"{r['env']} {r['algo']} seed {r['seed']}: {fs} success {f[f'eval/{fs}_success']:.2f} "
+                f"(random {b[f'eval/{fs}_random_success']:.2f}, expert {b[f'eval/{fs}_expert_success']:.2f}), "
+                f"registered v{r['registered_version']}")
+
+    return run_cli(__doc__.splitlines()[0], argv, extra, lambda cfg, a: policy_flow(cfg, root=a.root),
+                   stage="train_policy", summary=summary)
 
 
 if __name__ == "__main__":

@@ -279,7 +279,13 @@ def main(argv: list[str] | None = None) -> int:
             report = Path(a.root) / cfg.paths.artifacts_dir / "seed" / FAILED_REPORT
             raise GateError(gate_summary(e, report if report.is_file() else None), e.report) from None
 
-    return run_cli(__doc__.splitlines()[0], argv, extra, call)
+    def summary(cfg, a, r) -> str:
+        rows = {k.split("/")[1]: v for k, v in r.items() if k.startswith("data/") and k.endswith("/rows")}
+        md5 = _dvc.tracked_md5(Path(a.root).resolve(), f"{cfg.paths.data_dir}.dvc")
+        gate = "gate failed" if r.get("gate/seed_data/failed") else "gate passed"
+        return f"{len(rows)} envs, {int(sum(rows.values()))} steps, {gate}" + (f", {cfg.paths.data_dir}.dvc md5 {md5}" if md5 else "")
+
+    return run_cli(__doc__.splitlines()[0], argv, extra, call, stage="seed", summary=summary)
 
 
 if __name__ == "__main__":
