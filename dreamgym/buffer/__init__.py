@@ -1,9 +1,12 @@
 """DreamGym's experience replay buffer: Step rows + embeddings in a versioned LanceDB table.
 
-`ReplayBuffer` (replay.py) stores, retrieves, samples and snapshots transitions; `make_embedder` (embedders.py)
-builds the text embedder it uses (minilm, or hashing for tests and cheap runs).
+`ReplayBuffer` (replay.py) stores, retrieves, samples and snapshots transitions; its table schema and row
+validation are in schema.py, the query path in query.py, the writer lock in lock.py, the summaries of a version
+in contents.py, and tags, indices and retention in versions.py. `make_embedder` (embedders.py) builds the text
+embedder it uses (minilm, or hashing for tests and cheap runs).
 """
 
+from dreamgym.buffer.contents import BufferStats, SnapshotInfo
 from dreamgym.buffer.embedders import (
     Embedder,
     embedder_names,
@@ -11,14 +14,9 @@ from dreamgym.buffer.embedders import (
     register_embedder,
     transition_text,
 )
-from dreamgym.buffer.replay import (
-    BufferStats,
-    ReplayBuffer,
-    RetentionReport,
-    SnapshotInfo,
-    buffer_schema,
-    to_step_table,
-)
+from dreamgym.buffer.replay import ReplayBuffer
+from dreamgym.buffer.schema import buffer_schema, to_step_table
+from dreamgym.buffer.versions import RetentionReport
 
 __all__ = [
     "BufferStats",
