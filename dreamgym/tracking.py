@@ -1,7 +1,9 @@
 """Tracking behind one object: `Tracker` (no-op) and `MlflowTracker`.
 
 Library code takes a Tracker and never imports mlflow itself; the default does nothing, so tests and library
-users pay nothing for tracking they did not ask for. Metric names are namespaced by concern:
+users pay nothing for tracking they did not ask for. Reading a logged model back lives here too, for the same
+reason: `is_model_uri` tells an MLflow model URI from a local directory, `load_model_components(uri,
+tracking_uri)` returns its (model, tokenizer). Metric names are namespaced by concern:
 
     data/     seed data (rows, episodes, success rates per env and collection policy)
     gate/     quality gates (checks run / failed)
@@ -23,6 +25,8 @@ import socket
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
+
+from dreamgym.errors import DreamGymError
 
 NAMESPACES = ("data", "gate", "exp", "buffer", "curriculum", "rl", "eval", "perf")
 PID_TAG, HOST_TAG, START_TAG = "dreamgym.pid", "dreamgym.hostname", "dreamgym.process_start"
@@ -247,6 +251,27 @@ class MlflowTracker(Tracker):
             for k, v in tags.items():
                 client.set_model_version_tag(registered_name, str(version), k, str(v))
         return None if version is None else str(version)
+
+
+def is_model_uri(source: str) -> bool:
+    """Whether `source` names an MLflow model (models:/NAME/VERSION, runs:/RUN/PATH or any scheme://) rather than a
+    local directory."""
+    return "://" in source or source.startswith(("models:/", "runs:/"))
+
+
+def load_model_components(uri: str, tracking_uri: str):
+    """(model, tokenizer) of the transformers model logged at the MLflow model `uri` (models:/…, runs:/…) of the
+    store at `tracking_uri`, as logged (no padding set up: see dreamgym.models.prepare). A bad URI, a missing model
+    or an unreachable store raises DreamGymError with mlflow's first line."""
+    import mlflow.transformers
+
+    try:
+        mlflow.set_tracking_uri(tracking_uri)
+        parts = mlflow.transformers.load_model(uri, return_type="components")
+    except Exception as e:  # mlflow raises its own exception types for bad URIs / missing models
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise DreamGymError(f"cannot load the model '{uri}' from MLflow ({tracking_uri}): {first}") from e
+    return parts["model"], parts["tokenizer"]
 
 
 def make_tracker(enabled: bool, tracking_uri: str, experiment: str, artifact_location: str | None = None) -> Tracker:

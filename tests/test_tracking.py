@@ -1,5 +1,6 @@
 """The MLflow tracker against a real sqlite store: namespaced metrics, tables, and a model logged, registered,
-tagged and loaded back; runs left RUNNING by a SIGKILLed process are ended KILLED when their stage next starts."""
+tagged and loaded back (load_model_components; load_policy reads a URI through it); runs left RUNNING by a
+SIGKILLed process are ended KILLED when their stage next starts."""
 
 import os
 import signal
@@ -12,8 +13,19 @@ import pandas as pd
 import pytest
 import torch
 
+from dreamgym.errors import DreamGymError
 from dreamgym.models import load_model
-from dreamgym.tracking import HOST_TAG, PID_TAG, START_TAG, MlflowTracker, Tracker, process_alive, process_tags
+from dreamgym.tracking import (
+    HOST_TAG,
+    PID_TAG,
+    START_TAG,
+    MlflowTracker,
+    Tracker,
+    is_model_uri,
+    load_model_components,
+    process_alive,
+    process_tags,
+)
 
 
 def test_noop_tracker_checks_names_and_returns_nothing():
@@ -29,7 +41,8 @@ def test_model_logged_registered_and_reloaded(tmp_path):
     model, tok = load_model("tiny", None, tmp_path / "cache", tokenizer_texts=["go to the red ball <think>"] * 40,
                             tiny_kwargs={"hidden_size": 32, "num_layers": 1, "num_heads": 2},
                             tokenizer_kwargs={"vocab_size": 300})
-    tracker = MlflowTracker(f"sqlite:///{tmp_path / 'mlflow.db'}", "t", str(tmp_path / "art"))
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    tracker = MlflowTracker(uri, "t", str(tmp_path / "art"))
     with tracker.run("r"):
         tracker.log_metrics({"exp/val_loss": 1.5}, step=3)
         tracker.log_table(pd.DataFrame({"real": ["a"], "pred": ["b"]}), "predictions/x.json")
@@ -37,10 +50,19 @@ def test_model_logged_registered_and_reloaded(tmp_path):
     assert version == "1"
     client = mlflow.MlflowClient()
     assert client.get_model_version("dreamgym-experience-test", "1").tags == {"gate": "passed"}
-    loaded = mlflow.transformers.load_model("models:/dreamgym-experience-test/1", return_type="components")
+    loaded, loaded_tok = load_model_components("models:/dreamgym-experience-test/1", uri)
     ids = torch.tensor([tok("go to the red ball")["input_ids"]])
     with torch.no_grad():
-        assert torch.allclose(loaded["model"](ids).logits, model(ids).logits, atol=1e-5)
+        assert torch.allclose(loaded(ids).logits, model(ids).logits, atol=1e-5)
+    assert loaded_tok.get_vocab() == tok.get_vocab()
+    with pytest.raises(DreamGymError, match=r"^cannot load the model 'models:/nope/1' from MLflow \(sqlite:.*\): "
+                                            r"[^\n]+$"):
+        load_model_components("models:/nope/1", uri)
+    from dreamgym.policy.checkpoint import load_policy
+
+    with pytest.raises(DreamGymError, match="a causal LM without policy settings"):  # read, prepared, then checked
+        load_policy("models:/dreamgym-experience-test/1", tracking_uri=uri)
+    assert is_model_uri("runs:/abc/model") and is_model_uri("s3://b/m") and not is_model_uri(str(tmp_path))
 
 
 # a process that opens a run of stage argv[3] (and a nested run), says so, and waits to be killed

@@ -1,6 +1,8 @@
-"""Models: tokenizer training, tiny Llama models, loading by kind (tiny / smollm2 / hf), LoRA, SFT with TRL, and
-the one generation engine (`Generator`) used by the experience model and the policy.
+"""Models: tokenizer training, tiny Llama models, loading by kind (tiny / smollm2 / hf), one builder per
+ModelConfig, LoRA, SFT with TRL, the one generation engine (`Generator`) used by the experience model and the
+policy, and the log-prob / shared-prefix scoring the policy acts and trains with (`dreamgym.models.scoring`).
 
+    model, tok = build_model(cfg.policy.model, cache_dir, texts=texts, seed=cfg.policy.seed)
     model, tok = load_model("tiny", None, cache_dir, tokenizer_texts=texts, tiny_kwargs={"hidden_size": 64})
     gen = Generator(model, tok, max_new_tokens=64, stop_strings=["</next>"])
     gen.generate(["..."])[0].text
@@ -15,6 +17,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from dreamgym.models.build import build_model
     from dreamgym.models.generation import Generation, Generator
     from dreamgym.models.loading import (
         MODEL_KINDS,
@@ -32,6 +35,7 @@ if TYPE_CHECKING:
     from dreamgym.models.tokenizer import train_tokenizer
 
 _WHERE = {
+    "build_model": "build",
     "Generation": "generation", "Generator": "generation",
     "MODEL_KINDS": "loading", "SMOLLM2_REQUIREMENT": "loading", "load_model": "loading",
     "model_kind_names": "loading", "register_model_kind": "loading", "save_model": "loading",
@@ -50,6 +54,7 @@ __all__ = [
     "SFTResult",
     "apply_lora",
     "attention_modules",
+    "build_model",
     "build_tiny_model",
     "load_model",
     "merge_lora",

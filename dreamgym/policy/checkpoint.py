@@ -3,46 +3,41 @@
     agent = make_agent(cfg.policy, cache_dir, texts=policy_texts(steps, tasks))   # fresh, per the config
     save_policy(agent, "artifacts/policy/babyai")               # plain HF directory (LoRA merged into a copy)
     agent = load_policy("artifacts/policy/babyai")              # a local directory ...
-    agent = load_policy("models:/dreamgym-policy-babyai/3")     # ... or an MLflow model URI (models:/, runs:/)
+    agent = load_policy("models:/dreamgym-policy-babyai/3", tracking_uri=uri)   # ... or an MLflow model URI
 
-The agent settings (mode, history window, prompt budget, reply budget, temperature) ride in the model's
-config.json under `dreamgym_policy`, so a checkpoint acts the same way wherever it is loaded (the MLflow copy
-included); explicit keyword arguments to load_policy override them.
+The agent settings (mode, history window, prompt budget, reply budget, temperature, score norm) ride in the
+model's config.json under `dreamgym_policy`, so a checkpoint acts the same way wherever it is loaded (the MLflow
+copy included); what a checkpoint does not hold (batch size, seed, or a key an older checkpoint lacks) comes from
+the policy config given to load_policy (PolicyConfig() when none), and explicit keyword arguments override both.
+The model is built by dreamgym.models.build_model; an MLflow URI is read through dreamgym.tracking (this module
+never imports mlflow).
 """
 
 from __future__ import annotations
 
 import copy
-import inspect
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from dreamgym.config import PolicyConfig
 from dreamgym.errors import DreamGymError
-from dreamgym.policy.agent import Agent
+from dreamgym.policy.agent import Agent, AgentSettings
 
 SETTINGS_KEY = "dreamgym_policy"
 
 
-def make_agent(cfg: PolicyConfig, cache_dir: Path, texts: Sequence[str] | None = None, kind: str | None = None) -> Agent:
+def make_agent(cfg: PolicyConfig, cache_dir: Path, texts: Sequence[str] | None = None,
+               kind: str | None = None) -> Agent:
     """A fresh Agent per `cfg` (model kind, shape, LoRA, acting settings); `texts` train a tiny model's tokenizer
-    (see bc.policy_texts); `kind` overrides cfg.model.kind (e.g. a benchmark of both presets)."""
-    from dreamgym.models import apply_lora, load_model
+    (see bc.policy_texts); `kind` overrides cfg.model.kind (e.g. a benchmark of both presets; cfg.model.path is
+    then not used)."""
+    from dreamgym.models import build_model
 
-    m = cfg.model
-    kind = kind or m.kind
-    model, tok = load_model(kind, m.path if kind == m.kind else None, Path(cache_dir),
-                            tokenizer_texts=list(texts) if kind == "tiny" and texts is not None else None,
-                            tiny_kwargs={"hidden_size": m.hidden_size, "num_layers": m.num_layers,
-                                         "num_heads": m.num_heads, "max_position_embeddings": m.max_positions,
-                                         "seed": cfg.seed},
-                            tokenizer_kwargs={"vocab_size": m.vocab_size})
-    if m.lora:
-        model = apply_lora(model, r=m.lora_r, alpha=m.lora_alpha)
-    return Agent(model, tok, mode=cfg.mode, history_window=cfg.history_window, prompt_budget=cfg.prompt_budget,
-                 max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, score_norm=cfg.score_norm,
-                 batch_size=cfg.batch_size, seed=cfg.seed)
+    m = cfg.model if kind in (None, cfg.model.kind) else cfg.model.model_copy(update={"kind": kind, "path": None})
+    model, tok = build_model(m, cache_dir, texts=texts, seed=cfg.seed)
+    return Agent(model, tok, AgentSettings.from_config(cfg))
 
 
 def plain_model(agent: Agent):
@@ -63,39 +58,40 @@ def save_policy(agent: Agent, out_dir: str | Path) -> Path:
     return save_model(plain_model(agent), agent.tokenizer, out_dir)
 
 
-def load_policy(source: str | Path, *, tracking_uri: str | None = None, **overrides: Any) -> Agent:
+def checkpoint_settings(stored: dict[str, Any], base: AgentSettings, overrides: dict[str, Any], src: str
+                        ) -> AgentSettings:
+    """The settings a loaded checkpoint acts with: `base` (from the config), then the checkpoint's `stored`
+    settings, then the non-None `overrides`; an unknown name in either raises DreamGymError naming it."""
+    accepted = AgentSettings.names()
+    for what, given in ((f"config.json '{SETTINGS_KEY}' has", stored), ("load_policy was given", overrides)):
+        unknown = sorted(set(given) - set(accepted))
+        if unknown:
+            raise DreamGymError(f"'{src}': {what} unknown setting(s) {unknown}; an Agent takes: {', '.join(accepted)}")
+    return dataclasses.replace(base, **{**stored, **{k: v for k, v in overrides.items() if v is not None}})
+
+
+def load_policy(source: str | Path, *, tracking_uri: str | None = None, cfg: PolicyConfig | None = None,
+                **overrides: Any) -> Agent:
     """An Agent from a local directory written by save_policy, or an MLflow model URI (models:/…, runs:/…) of the
-    store at `tracking_uri` (required for URIs: the project's store is not MLflow's default).
+    store at `tracking_uri` (required for URIs: the project's store is not MLflow's default); settings the
+    checkpoint lacks come from `cfg` (PolicyConfig() when None), keyword `overrides` win over both.
 
     A checkpoint that cannot act raises DreamGymError naming what is wrong: no model there, an empty, truncated
     or corrupt weights file, weights that do not fit its config.json (see models.loading), missing or unknown
     agent settings."""
+    from dreamgym.models import load_model, prepare
+    from dreamgym.tracking import is_model_uri, load_model_components
+
     src = str(source)
-    if "://" in src or src.startswith(("models:/", "runs:/")):
+    if is_model_uri(src):
         if not tracking_uri:
             raise DreamGymError(f"load_policy('{src}'): an MLflow model URI needs tracking_uri (the store it lives in)")
-        try:
-            import mlflow.transformers
-
-            mlflow.set_tracking_uri(tracking_uri)
-            parts = mlflow.transformers.load_model(src, return_type="components")
-        except Exception as e:  # mlflow raises its own exception types for bad URIs / missing models
-            raise DreamGymError(f"cannot load the policy model '{src}' from MLflow: {str(e).splitlines()[0]}") from e
-        from dreamgym.models.loading import prepare
-
-        model, tok = prepare(parts["model"], parts["tokenizer"])
+        model, tok = prepare(*load_model_components(src, tracking_uri))
     else:
-        from dreamgym.models import load_model
-
         model, tok = load_model("hf", src, Path(src))
-    settings = dict(getattr(model.config, SETTINGS_KEY, None) or {})
-    if not settings:
+    stored = dict(getattr(model.config, SETTINGS_KEY, None) or {})
+    if not stored:
         raise DreamGymError(f"'{src}' is a causal LM without policy settings (config.json has no '{SETTINGS_KEY}'); "
                             f"save policies with dreamgym.policy.checkpoint.save_policy")
-    accepted = set(inspect.signature(Agent.__init__).parameters) - {"self", "model", "tokenizer"}
-    unknown = sorted(set(settings) - accepted)
-    if unknown:
-        raise DreamGymError(f"'{src}': config.json '{SETTINGS_KEY}' has unknown setting(s) {unknown}; an Agent takes: "
-                            f"{', '.join(sorted(accepted))}")
-    settings.update({k: v for k, v in overrides.items() if v is not None})
-    return Agent(model, tok, **settings)
+    acting = checkpoint_settings(stored, AgentSettings.from_config(cfg or PolicyConfig()), overrides, src)
+    return Agent(model, tok, acting)

@@ -39,7 +39,8 @@ from dreamgym.config import RLParams
 from dreamgym.data.schema import Task
 from dreamgym.envs.base import TextEnv
 from dreamgym.errors import DreamGymError
-from dreamgym.policy.agent import Agent, Decision, ValueHead
+from dreamgym.models.scoring import ValueHead
+from dreamgym.policy.agent import Agent, Decision
 from dreamgym.policy.core import (
     clipped_policy_loss,
     clipped_value_loss,

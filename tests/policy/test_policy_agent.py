@@ -1,43 +1,54 @@
-"""The agent: the agent-token mask, shared-prefix scoring, acting in both modes, checkpoints."""
+"""The agent: settings from the config only, acting in both modes, checkpoints (old ones included) and their
+errors. The packing and scoring maths is tested in tests/models/test_models_scoring.py."""
 
 from __future__ import annotations
 
+import ast
+import dataclasses
+import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
-from polutil import EASY, tiny_agent
+from polutil import EASY, settings, tiny_agent
 
+from dreamgym.config import ModelConfig, PolicyConfig
 from dreamgym.envs import make_env
 from dreamgym.errors import DreamGymError
-from dreamgym.policy.agent import Context, pack_rows, shared_prefix_scores, token_logprobs
-from dreamgym.policy.checkpoint import load_policy, save_policy
+from dreamgym.policy import checkpoint
+from dreamgym.policy.agent import Agent, AgentSettings, Context
+from dreamgym.policy.checkpoint import SETTINGS_KEY, load_policy, make_agent, save_policy
+
+OLD_KEYS = ["history_window", "max_new_tokens", "mode", "prompt_budget", "score_norm", "temperature"]
 
 
-def test_agent_mask_excludes_environment_tokens():
-    # two turns: env tokens (task + observations + earlier actions) are the prompt, agent tokens the completion
-    env1, agent1 = [11, 12, 13, 14], [21, 22]
-    env2, agent2 = [11, 12, 15], [23, 24, 25]
-    p = pack_rows([(env1, agent1), (env2, agent2)], pad_id=0)
-    assert p.input_ids.tolist() == [env1 + agent1, env2 + agent2]
-    assert p.agent_mask.tolist() == [[0, 0, 0, 0, 1, 1], [0, 0, 0, 1, 1, 1]]
-    assert p.attention_mask.tolist() == [[1] * 6, [1] * 6]
-    q = pack_rows([(env1, agent1), (env2, [23])], pad_id=0)
-    assert q.agent_mask[1].tolist() == [0, 0, 0, 1, 0, 0] and q.attention_mask[1].tolist() == [1, 1, 1, 1, 0, 0]
-    assert q.prompt_last.tolist() == [3, 2]
-    trained = q.input_ids[q.agent_mask.bool()].tolist()
-    assert trained == [21, 22, 23] and not set(trained) & set(env1 + env2)
-
-
-def test_shared_prefix_scores_equal_full_sequences(rows, tmp_path):
+def test_settings_come_from_the_config_only(rows, tmp_path):
+    cfg = PolicyConfig(history_window=4, prompt_budget=700, temperature=0.5, batch_size=8, seed=3)
+    s = AgentSettings.from_config(cfg)
+    assert dataclasses.asdict(s) == {k: getattr(cfg, k) for k in AgentSettings.names()}
+    assert set(AgentSettings.names()) <= set(PolicyConfig.model_fields)
+    with pytest.raises(TypeError):
+        AgentSettings(mode="score")  # no defaults to drift from the config
     agent = tiny_agent(rows, tmp_path)
-    prompts = agent.encode(["Task: go to the red ball\nObservation: a wall\nAction:", "Task: x\nAction:"])
-    cands = [agent.encode([" move forward\n", " turn left\n", " go to red ball 1\n"]), agent.encode([" drop\n", " toggle\n"])]
-    got, h = shared_prefix_scores(agent.model, prompts, cands, agent.pad_id, hidden=True)
-    packed = pack_rows([(p, c) for p, cs in zip(prompts, cands, strict=True) for c in cs], agent.pad_id)
-    logp, _, hh = token_logprobs(agent.model, packed, hidden=True)
-    assert torch.allclose(got, (logp * packed.agent_mask).sum(-1), atol=1e-4)
-    assert torch.allclose(h, hh[[0, 3]], atol=1e-4)
+    with pytest.raises(TypeError):
+        Agent(agent.model, agent.tokenizer)  # no acting defaults either
+    assert agent.acting == AgentSettings.from_config(PolicyConfig()) and agent.mode == "score"
+    for bad, message in [({"mode": "chat"}, "agent mode must be one of"), ({"temperature": 0}, "must be > 0"),
+                         ({"score_norm": "max"}, "score_norm must be 'sum' or 'mean'")]:
+        with pytest.raises(DreamGymError, match=message):
+            settings(**bad)
+
+
+def test_make_agent_builds_per_the_config_and_a_kind_override_drops_the_path(tmp_path):
+    shape = ModelConfig(kind="hf", path=str(tmp_path / "no-such-model"), hidden_size=16, num_layers=1, num_heads=2,
+                        vocab_size=300, max_positions=128, lora=True, lora_r=2)
+    cfg = PolicyConfig(model=shape, history_window=1, seed=4)
+    agent = make_agent(cfg, tmp_path, texts=["go to the red ball", "turn left"] * 20, kind="tiny")  # fresh tiny
+    assert agent.acting == AgentSettings.from_config(cfg) and agent.model.peft_config["default"].r == 2
+    assert agent.model.config.hidden_size == 16 and agent.model.config.max_position_embeddings == 128
+    with pytest.raises(DreamGymError, match="no model at"):
+        make_agent(cfg, tmp_path)
 
 
 def test_score_mode_acts_with_consistent_logprobs(rows, tmp_path):
@@ -73,11 +84,46 @@ def test_generate_mode_turns_garbage_into_an_invalid_action(rows, tmp_path):
 def test_saved_policy_reloads_with_its_settings_and_acts_identically(rows, tmp_path):
     agent = tiny_agent(rows, tmp_path, history_window=3, prompt_budget=900)
     save_policy(agent, tmp_path / "policy")
+    stored = json.loads((tmp_path / "policy" / "config.json").read_text())[SETTINGS_KEY]
+    assert sorted(stored) == OLD_KEYS  # the checkpoint format is unchanged
     again = load_policy(tmp_path / "policy")
-    assert again.settings() == agent.settings() and again.history_window == 3
+    assert again.settings() == agent.settings() and again.acting.history_window == 3
     ctx = Context("go to the red ball", [("a", "turn left")], "There is a red ball", ["turn left", "move forward"])
     a = agent.decision_logprobs(agent.act([ctx], greedy=True))["logp"]
     b = again.decision_logprobs(again.act([ctx], greedy=True))["logp"]
     assert torch.allclose(a, b, atol=1e-5)
     with pytest.raises(DreamGymError, match="no policy settings|no model"):
         load_policy(tmp_path)
+
+
+def _restore(path: Path, stored: dict) -> Path:
+    """Rewrite the agent settings in a saved policy's config.json."""
+    cfg = json.loads((path / "config.json").read_text())
+    cfg[SETTINGS_KEY] = stored
+    (path / "config.json").write_text(json.dumps(cfg))
+    return path
+
+
+def test_older_checkpoints_load_and_the_config_fills_what_they_lack(rows, tmp_path):
+    agent = tiny_agent(rows, tmp_path)
+    path = save_policy(agent, tmp_path / "policy")
+    old = {"mode": "score", "history_window": 1, "prompt_budget": 2048, "max_new_tokens": 48, "temperature": 1.0}
+    loaded = load_policy(_restore(path, old), cfg=PolicyConfig(batch_size=5, seed=7, score_norm="sum",
+                                                                history_window=9))
+    assert loaded.acting == AgentSettings(mode="score", history_window=1, prompt_budget=2048, max_new_tokens=48,
+                                          temperature=1.0, score_norm="sum", batch_size=5, seed=7)
+    assert load_policy(path).acting.score_norm == PolicyConfig().score_norm
+    assert load_policy(path, temperature=0.5, seed=None).acting.temperature == 0.5
+    with pytest.raises(DreamGymError, match=r"load_policy was given unknown setting\(s\) \['window'\]"):
+        load_policy(path, window=3)
+    with pytest.raises(DreamGymError, match=r"'dreamgym_policy' has unknown setting\(s\) \['beam'\]; an Agent takes"):
+        load_policy(_restore(path, {**old, "beam": 4}))
+    with pytest.raises(DreamGymError, match="an MLflow model URI needs tracking_uri"):
+        load_policy("models:/dreamgym-policy-babyai/1")
+
+
+def test_checkpoint_module_never_imports_mlflow():
+    tree = ast.parse(Path(checkpoint.__file__).read_text())
+    imported = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+    imported += [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module]
+    assert not [m for m in imported if m.split(".")[0] == "mlflow"]
