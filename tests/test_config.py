@@ -110,8 +110,8 @@ def test_env_models_mirror_the_constructors():
 
 def test_textworld_bounds_match_the_generator():
     from dreamgym.config import TextWorldEnvConfig
-    from dreamgym.envs._textworld_games import GO_CHOICES, MAX_RECIPE
-    from dreamgym.envs.textworld import MAX_SPLIT_SIZE
+    from dreamgym.envs.textworld.env import MAX_SPLIT_SIZE
+    from dreamgym.envs.textworld.games import GO_CHOICES, MAX_RECIPE
 
     fields = TextWorldEnvConfig.model_fields
     assert fields["go"].annotation.__args__ == GO_CHOICES

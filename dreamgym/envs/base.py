@@ -13,14 +13,30 @@ Conventions (DESIGN.md "Environment conventions"):
 - every env imposes `max_steps`; reaching it ends the episode with `truncated=True`.
 - `expert_action()` is the env's oracle for the *current* state (it replans after off-policy actions where
   the env allows it), used to collect seed trajectories.
+
+An environment is one package, `dreamgym/envs/<name>/`, registered once with an `EnvSpec`: the real env class,
+its typed config, and everything else the project knows about it (its observation, admissible actions,
+annotator, context rule, augmentation). Code outside `dreamgym/envs/` reaches an env only through its spec.
 """
 
 from __future__ import annotations
 
+import importlib
+import random
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
 
 from dreamgym.data.schema import SPLITS, Task
+from dreamgym.envs.text import (
+    DEFAULT_STATE_BUDGET,
+    check_budget,
+    generic_abstraction,
+    generic_annotate,
+    plain_task_context,
+    truncate,
+)
 from dreamgym.errors import ConfigError, DreamGymError, UnknownNameError
 
 
@@ -48,6 +64,8 @@ class TextEnv(ABC):
     name: ClassVar[str] = "base"
     #: whether `available_actions()` returns the env's list of valid actions
     has_action_list: ClassVar[bool] = True
+    #: char budget of the observation handed to the policy and the experience model (see `observe`)
+    observation_budget: int = DEFAULT_STATE_BUDGET
 
     def __init__(self, max_steps: int = 50):
         if max_steps < 1:
@@ -56,6 +74,8 @@ class TextEnv(ABC):
         self.task: Task | None = None
         self.t = 0
         self.done = True
+        #: the task block of the running episode (the spec's task_context of the instruction and first observation)
+        self.task_text = ""
 
     # ---- task listing -------------------------------------------------------------------------------
     @abstractmethod
@@ -69,7 +89,29 @@ class TextEnv(ABC):
         self.task = task
         self.t = 0
         self.done = False
-        return self._reset(task)
+        first = self._reset(task)
+        self.task_text = self._task_text(task, first)
+        return first
+
+    def _task_text(self, task: Task, first: str) -> str:
+        """The task block of an episode that starts with observation `first` (the spec's task context)."""
+        return self.spec.task_text(task.instruction, first)
+
+    # ---- what the policy reads --------------------------------------------------------------------------------
+    @property
+    def spec(self) -> EnvSpec:
+        """This env's registered EnvSpec (a generic one for an unregistered TextEnv subclass)."""
+        from dreamgym.envs.registry import ENVS
+
+        if self.name in ENVS.names():
+            return ENVS.get(self.name)
+        return EnvSpec(self.name, type(self))
+
+    def observe(self, text: str) -> str:
+        """The observation the policy and the experience model read for an env reply: its abstract state (the
+        spec's, within `observation_budget`). A real env and a SyntheticEnv give the same text for the same
+        situation, so a policy cannot tell them apart."""
+        return self.spec.observe(text, self.observation_budget)
 
     def step(self, action: str) -> StepResult:
         if self.task is None or self.done:
@@ -122,3 +164,81 @@ class TextEnv(ABC):
 
     def __exit__(self, *exc):
         self.close()
+
+
+# ---- the spec: everything the project knows about one env ------------------------------------------------------
+#: annotate(state, action, next_state, reward, done, valid_action, info=None) -> a short rationale
+Annotator = Callable[..., str]
+#: determined(context, state, action, next_state, valid) -> whether the real next state follows from the context;
+#: context: the task block and the history window's states; every text abstract
+ContextRule = Callable[[Sequence[str], str, str, str, bool], bool]
+#: actions(task_text, state, env_kwargs, history) -> the admissible actions of an abstract state, or None (no list);
+#: history: the episode's earlier abstract states, oldest first (what was seen may still be there)
+ActionLister = Callable[[str, str, Mapping[str, Any], Sequence[str]], "list[str] | None"]
+#: augment(rng) -> one consistent renaming text -> text (a symmetry of the dynamics)
+Augmenter = Callable[[random.Random], Callable[[str], str]]
+
+
+def _never(context: Sequence[str], state: str, action: str, next_state: str, valid: bool) -> bool:
+    return False
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    """One env behind one registration (`register_env(EnvSpec(...))`); see the module docstring.
+
+    Only `name` and `env_class` are required: a plug-in env gets the generic observation (whitespace squeezed,
+    lines budgeted), no action list derived from states, the generic annotator and no context-determined
+    transitions.
+    """
+
+    #: registry name (Task.env, params.yaml `envs.<name>`)
+    name: str
+    #: the real env: a TextEnv subclass, or "module:Class" imported on first use (third-party packages are heavy)
+    env_class: type[TextEnv] | str
+    #: the pydantic model of the env's kwargs (params.yaml `envs.<name>`); None: checked against the constructor
+    config: type | None = None
+    #: abstract(text, budget_chars) -> the abstract state, the observation policy and experience model read;
+    #: idempotent, so raw and abstract input give the same text
+    abstract: Callable[[str, int], str] = generic_abstraction
+    #: task_context(instruction, first_observation) -> the task block: the instruction plus what the env shows
+    #: once that the dynamics need all episode
+    task_context: Callable[[str, str | None], str] = plain_task_context
+    #: the admissible actions of an abstract state (what a synthetic env lists); None: derived from nothing
+    actions: ActionLister | None = None
+    #: the rule-based annotator: rationales of real transitions for the experience model's SFT targets
+    annotate: Annotator = generic_annotate
+    #: which real transitions the context determines (only those can be predicted exactly)
+    determined: ContextRule = _never
+    #: a symmetry of the dynamics for SFT augmentation (None: no augmentation)
+    augment: Augmenter | None = None
+    #: one line for `dreamgym envs`
+    description: str = ""
+
+    def resolve_class(self) -> type[TextEnv]:
+        """The real env's class (imported now when given as "module:Class")."""
+        if isinstance(self.env_class, str):
+            module, _, attr = self.env_class.partition(":")
+            return getattr(importlib.import_module(module), attr)
+        return self.env_class
+
+    def make(self, **kwargs: Any) -> TextEnv:
+        """The real env built with its config kwargs."""
+        return self.resolve_class()(**kwargs)
+
+    def observe(self, text: str, budget_chars: int = DEFAULT_STATE_BUDGET) -> str:
+        """The abstract state of a raw (or already abstract) observation, at most `budget_chars` chars."""
+        out = self.abstract(str(text), check_budget(budget_chars))
+        return truncate(out, int(budget_chars))
+
+    def task_text(self, instruction: str, first_observation: str | None = None) -> str:
+        """The task block's text for `instruction` (see `task_context`)."""
+        return self.task_context(str(instruction), first_observation)
+
+    def admissible(self, task_text: str, state: str, env_kwargs: Mapping[str, Any] | None = None,
+                   history: Sequence[str] = ()) -> list[str] | None:
+        """The admissible actions of abstract `state` derived by the spec (after the episode's earlier states
+        `history`, oldest first), or None where it derives none."""
+        if self.actions is None:
+            return None
+        return self.actions(task_text, state, dict(env_kwargs or {}), tuple(history))

@@ -1,11 +1,19 @@
-"""Name registry of environments: `@register_env("name")` on a TextEnv subclass, `make_env(name, **kw)`.
+"""Name registry of environments: one `EnvSpec` per env.
 
-Real envs are imported lazily (their third-party packages are heavy), so listing names costs nothing.
+    register_env(EnvSpec("myenv", MyEnv, abstract=my_abstraction, annotate=my_annotator))   # a full env package
+    @register_env("toy")                          # or a bare TextEnv class: a spec with the generic defaults
+    class Toy(TextEnv): ...
+    spec = get_spec("babyai"); env = make_env("babyai", max_steps=20)
+
+The built-in env packages are imported on first use (each package's `__init__` is light; the real env's
+third-party packages load only when the env is built), so listing names costs nothing.
 """
 
 from __future__ import annotations
 
-from dreamgym.envs.base import TextEnv
+from typing import Any
+
+from dreamgym.envs.base import EnvSpec, TextEnv
 from dreamgym.registry import Registry
 
 ENVS = Registry("env", builtins={
@@ -15,12 +23,38 @@ ENVS = Registry("env", builtins={
     "scienceworld": "dreamgym.envs.scienceworld",
 })
 
-#: class decorator: make `name` resolvable by make_env(); a plug-in env registers itself the same way
-register_env = ENVS.register
-env_names = ENVS.names
-get_env_class = ENVS.get
+
+def register_env(spec_or_name: EnvSpec | str, **spec_fields: Any):
+    """Register an env: `register_env(EnvSpec(...))` returns the spec; `@register_env("name", **fields)` on a
+    TextEnv subclass registers EnvSpec(name, cls, **fields) and returns the class."""
+    if isinstance(spec_or_name, EnvSpec):
+        spec = spec_or_name
+        ENVS.register(spec.name)(spec)
+        return spec
+
+    def deco(cls: type[TextEnv]) -> type[TextEnv]:
+        cls.name = spec_or_name
+        ENVS.register(spec_or_name)(EnvSpec(spec_or_name, cls, **spec_fields))
+        return cls
+
+    return deco
 
 
-def make_env(name: str, **kwargs) -> TextEnv:
+def env_names() -> list[str]:
+    return ENVS.names()
+
+
+def get_spec(name: str) -> EnvSpec:
+    """The registered spec of env `name` (UnknownNameError listing the registered names)."""
+    return ENVS.get(name)
+
+
+def get_env_class(name: str) -> type[TextEnv]:
+    """The real env class of `name` (its package is imported now)."""
+    return get_spec(name).resolve_class()
+
+
+def make_env(name: str, **kwargs: Any) -> TextEnv:
     """Build env `name` with its config kwargs (a section of params.yaml `envs`)."""
-    return ENVS.make(name, **kwargs)
+    env = get_spec(name).make(**kwargs)
+    return env

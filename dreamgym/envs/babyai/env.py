@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from dreamgym.data.schema import SPLITS, Task
-from dreamgym.envs._babyai_view import (
+from dreamgym.envs.babyai.view import (
     DROP,
     FORWARD,
     LEFT,
@@ -36,7 +36,6 @@ from dreamgym.envs._babyai_view import (
     visible_cells,
 )
 from dreamgym.envs.base import TextEnv, check_split
-from dreamgym.envs.registry import register_env
 from dreamgym.errors import ConfigError
 
 DEFAULT_LEVELS = (
@@ -72,7 +71,6 @@ def _normalize(action: str) -> str:
     return " ".join(w for w in a.split() if w != "the")
 
 
-@register_env("babyai")
 class BabyAIEnv(TextEnv):
     """BabyAI levels (minigrid) as text.
 
@@ -91,6 +89,7 @@ class BabyAIEnv(TextEnv):
         the task.
     """
 
+    name = "babyai"
     has_action_list = True
 
     def __init__(self, max_steps: int = 64, levels: tuple[str, ...] | list[str] = DEFAULT_LEVELS,

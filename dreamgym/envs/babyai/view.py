@@ -1,5 +1,5 @@
-"""Text view of a BabyAI (minigrid) state for dreamgym.envs.babyai: the describer, the stable object labels and
-the high-level (macro) action table. Pure functions over an unwrapped minigrid env; no gym bookkeeping here.
+"""Text view of a BabyAI (minigrid) state for dreamgym.envs.babyai.env: the describer, the stable object labels
+and the high-level (macro) action table. Pure functions over an unwrapped minigrid env; no gym bookkeeping here.
 
 Conventions: positions are world (x, y); `front` / `right` are agent-relative offsets (steps ahead / to the right);
 an object's label is "<color> <type> <n>", numbered per color+type in the order the agent first saw it, so the
@@ -234,7 +234,8 @@ def build_view(u, labeler: Labeler, primitive: bool = False) -> View:
             elif to_face is not None:
                 has_key = carrying is not None and carrying.type == "key" and carrying.color == obj.color
                 if obj.is_locked and not has_key:
-                    why[f"toggle and go through {lab}"] = f"You cannot open {lab}: it is locked and you do not carry its key."
+                    why[f"toggle and go through {lab}"] = (f"You cannot open {lab}: it is locked and you do not "
+                                                           "carry its key.")
                 else:
                     acts[f"toggle and go through {lab}"] = to_face + [TOGGLE, FORWARD, FORWARD]
     return view

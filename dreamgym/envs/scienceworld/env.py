@@ -19,7 +19,7 @@ the first one is "look around". With `obs_context` (default) each observation en
 place and belongings are always in the state text; the simulator's own replies ("You move to the hallway.")
 often omit them.
 
-Determinism. The JVM runs with a constant identity hash code (see `_scienceworld_jvm`), which makes object
+Determinism. The JVM runs with a constant identity hash code (see `jvm`), which makes object
 listings and bee/pollination behaviour reproducible; a reset is `load(task, variation)` + "look around".
 
 Actions are ScienceWorld commands ("open door to kitchen", "go to kitchen", "pick up thermometer",
@@ -53,31 +53,14 @@ from typing import Any
 from py4j.protocol import Py4JJavaError
 
 from dreamgym.data.schema import Task
-from dreamgym.envs._scienceworld_jvm import SciWorldJVM
 from dreamgym.envs.base import EnvNotResetError, TextEnv, check_split
-from dreamgym.envs.registry import register_env
+from dreamgym.envs.scienceworld.jvm import SciWorldJVM
+from dreamgym.envs.scienceworld.observation import ALL_TASK_NAMES, INVALID_REPLY
 from dreamgym.errors import DreamGymError, UnknownNameError
 
-#: all task names, in the package's task-id order (1-1 boil ... 10-2 mendelian-genetics-unknown-plant)
-ALL_TASK_NAMES = (
-    "boil", "melt", "freeze", "change-the-state-of-matter-of",
-    "use-thermometer", "measure-melting-point-known-substance", "measure-melting-point-unknown-substance",
-    "power-component", "power-component-renewable-vs-nonrenewable-energy",
-    "test-conductivity", "test-conductivity-of-unknown-substances",
-    "find-living-thing", "find-non-living-thing", "find-plant", "find-animal",
-    "grow-plant", "grow-fruit",
-    "chemistry-mix", "chemistry-mix-paint-secondary-color", "chemistry-mix-paint-tertiary-color",
-    "lifespan-longest-lived", "lifespan-shortest-lived", "lifespan-longest-lived-then-shortest-lived",
-    "identify-life-stages-1", "identify-life-stages-2",
-    "inclined-plane-determine-angle", "inclined-plane-friction-named-surfaces",
-    "inclined-plane-friction-unnamed-surfaces",
-    "mendelian-genetics-known-plant", "mendelian-genetics-unknown-plant",
-)
+#: the task names listed by default: all 30 (ALL_TASK_NAMES, in the package's task-id order)
 DEFAULT_TASK_NAMES = ALL_TASK_NAMES
 
-#: our split -> the package's variation split
-_PKG_SPLIT = {"train": "Train", "val": "Dev", "test": "Test"}
-INVALID_REPLY = "No known action matches that input."
 MAX_ACTION_CHARS = 300
 _AMBIGUOUS = "Ambiguous request"
 _ROOM_RE = re.compile(r"This room is called the (.+?)\.")
@@ -98,7 +81,6 @@ def _is_choice(cmd: str) -> bool:
     return cmd.strip().isdigit()
 
 
-@register_env("scienceworld")
 class ScienceWorldEnv(TextEnv):
     """ScienceWorld behind TextEnv; one JVM per instance (started on first use, stopped by close()).
 
@@ -109,6 +91,7 @@ class ScienceWorldEnv(TextEnv):
         obs_context: append "[Location: ... Inventory: ...]" to every observation.
     """
 
+    name = "scienceworld"
     has_action_list = True
 
     def __init__(self, max_steps: int = 200, task_names: list[str] | None = None, jvm_heap: str | None = "512m",

@@ -31,9 +31,8 @@ import hashlib
 from typing import Any
 
 from dreamgym.data.schema import Task
-from dreamgym.envs import _textcraft_core as core
 from dreamgym.envs.base import TextEnv, check_split
-from dreamgym.envs.registry import register_env
+from dreamgym.envs.textcraft import core
 from dreamgym.errors import ConfigError, DreamGymError
 
 MAX_PLAN_LEN = 40  # goals whose expert plan from an empty inventory is longer are not listed
@@ -58,7 +57,6 @@ def _goals_by_split() -> dict[str, list[tuple[int, str]]]:
     return out
 
 
-@register_env("textcraft")
 class TextCraftEnv(TextEnv):
     """TextCraft crafting tasks (see the module docstring).
 
@@ -68,6 +66,7 @@ class TextCraftEnv(TextEnv):
         show_inventory: append the compact inventory line to every observation after a step.
     """
 
+    name = "textcraft"
     has_action_list = False
 
     def __init__(self, max_steps: int = 40, seeds_per_goal: int = 10, show_inventory: bool = True):

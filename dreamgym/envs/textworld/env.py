@@ -3,7 +3,7 @@
 One task = one generated game: difficulty settings (recipe size, ingredients to fetch, rooms, whether things
 must be opened / cooked / cut) + a seed. Seeds come from disjoint ranges per split (train 1_000_000+i,
 val 2_000_000+i, test 3_000_000+i), so splits are disjoint by construction. Games are generated offline on
-first use into `game_dir` (see `_textworld_games`), keyed by settings + seed, so a task always maps to the
+first use into `game_dir` (see `games`), keyed by settings + seed, so a task always maps to the
 same game file.
 
 Observations are compact: the first one is the objective and the starting room; later ones are the game's
@@ -45,9 +45,8 @@ from pathlib import Path
 from typing import Any
 
 from dreamgym.data.schema import Task
-from dreamgym.envs import _textworld_games as games
 from dreamgym.envs.base import TextEnv, check_split
-from dreamgym.envs.registry import register_env
+from dreamgym.envs.textworld import games
 from dreamgym.errors import ConfigError, DreamGymError
 
 #: the tw-cooking objective (identical for every game; TextWorld hard-codes it)
@@ -79,7 +78,6 @@ def _norm(cmd: str) -> str:
     return " ".join(cmd.lower().split())
 
 
-@register_env("textworld")
 class TextWorldEnv(TextEnv):
     """TextWorld cooking games, generated offline and cached (see the module docstring).
 
@@ -99,6 +97,7 @@ class TextWorldEnv(TextEnv):
         expert_reads_cookbook: the expert examines the cookbook before following TextWorld's winning policy.
     """
 
+    name = "textworld"
     has_action_list = True
 
     def __init__(self, max_steps: int = 50, recipe: int = 1, take: int = 1, go: int = 6, open: bool = True,

@@ -1,4 +1,4 @@
-"""Tests of the BabyAI text env (dreamgym.envs.babyai)."""
+"""Tests of the BabyAI text env (dreamgym.envs.babyai.env, re-exported lazily by dreamgym.envs.babyai)."""
 
 from __future__ import annotations
 
@@ -129,7 +129,7 @@ print(h.hexdigest())
 
 
 def test_deterministic_across_processes():
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
     outs = []
     for hashseed in ("1", "2"):
         envvars = dict(os.environ, PYTHONHASHSEED=hashseed, PYTHONPATH=root)

@@ -1,4 +1,4 @@
-"""Tests of the ScienceWorld env (dreamgym/envs/scienceworld.py).
+"""Tests of the ScienceWorld env (dreamgym/envs/scienceworld/env.py).
 
 One module-scoped env (one JVM) serves the fast tests; a second instance checks determinism across JVMs and
 that close() stops its java process. The 50-val-task expert run (~50 s) is marked slow.
@@ -15,7 +15,7 @@ import pytest
 from dreamgym.data.schema import Task
 from dreamgym.envs.base import EnvNotResetError
 from dreamgym.envs.registry import make_env
-from dreamgym.envs.scienceworld import ALL_TASK_NAMES, INVALID_REPLY, ScienceWorldEnv, compact
+from dreamgym.envs.scienceworld.env import ALL_TASK_NAMES, INVALID_REPLY, ScienceWorldEnv, compact
 from dreamgym.errors import DreamGymError, UnknownNameError
 
 

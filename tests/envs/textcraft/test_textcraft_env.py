@@ -12,9 +12,9 @@ import time
 import pytest
 
 from dreamgym.data.schema import Task
-from dreamgym.envs import _textcraft_core as core
 from dreamgym.envs import make_env
 from dreamgym.envs.base import EnvNotResetError
+from dreamgym.envs.textcraft import core
 from dreamgym.errors import UnknownNameError
 
 

@@ -1,4 +1,4 @@
-"""Tests of the TextWorld cooking env (dreamgym/envs/textworld.py).
+"""Tests of the TextWorld cooking env (dreamgym/envs/textworld/env.py) and its game cache (games.py).
 
 Games are generated on first use (~3-6 s each on this machine), so the fast tests share one session-scoped
 game cache holding three val games; the 50-task expert run and the two-process generation race are slow.
@@ -15,9 +15,9 @@ import textwrap
 
 import pytest
 
-from dreamgym.envs import _textworld_games as games
 from dreamgym.envs.registry import make_env
-from dreamgym.envs.textworld import OBJECTIVE, REFUSAL, TextWorldEnv, clean_text
+from dreamgym.envs.textworld import games
+from dreamgym.envs.textworld.env import OBJECTIVE, REFUSAL, TextWorldEnv, clean_text
 from dreamgym.errors import ConfigError, UnknownNameError
 
 N_FAST = 3
