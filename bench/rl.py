@@ -66,8 +66,8 @@ def bench_model(kind: str, cfg, steps, tasks, iterations: int, peak: float, warm
     from dreamgym.policy.trainer import PolicyTrainer, decision_tokens
 
     p = cfg.policy
-    agent = make_agent(p, ROOT / p.model.cache_dir, texts=policy_texts(steps, tasks), kind=kind)
     envs = [make_env(p.env, **cfg.policy_env_kwargs()) for _ in range(p.rl.tasks_per_update * p.rl.group_size)]
+    agent = make_agent(p, ROOT / p.model.cache_dir, texts=policy_texts(steps, tasks, envs[0]), kind=kind)
     trainer = PolicyTrainer(agent, p.rl, envs, envs[0].list_tasks("train", n=p.rl.task_pool), seed=p.seed)
     body, head = flops_per_token(agent.model)
     for _ in range(warmup):

@@ -55,14 +55,15 @@ def prompts_for(env: str, n: int, cfg) -> tuple[list[str], float]:
     """n held-out prompts of `env` (no retrieval) and the mean completion length in characters."""
     import pandas as pd
 
+    from dreamgym.envs import get_spec
     from dreamgym.experience.examples import build_examples
+    from dreamgym.experience.prompt import PromptSpec
 
     d = ROOT / cfg.paths.data_dir / env
     steps, tasks = pd.read_parquet(d / "steps.parquet"), pd.read_parquet(d / "tasks.parquet")
     val_eps = sorted(steps.loc[steps["split"] == "val", "episode_id"].unique())[:60]
-    ex = build_examples(steps[steps["episode_id"].isin(val_eps)], tasks, env=env, k=0,
-                        history_window=cfg.experience.history_window, budget=cfg.experience.prompt_budget,
-                        state_budget=cfg.experience.state_budget)
+    spec = PromptSpec.from_config(cfg.experience.model_copy(update={"k": 0}), get_spec(env))
+    ex = build_examples(steps[steps["episode_id"].isin(val_eps)], tasks, spec)
     return ex["prompt"].head(n).tolist(), float(ex["completion"].str.len().mean())
 
 

@@ -299,14 +299,14 @@ def eval_(env: Annotated[str, typer.Option("--env", help="env name")],
     cfg = _cfg(params, preset, overrides)
     kwargs = cfg.policy_env_kwargs() if env == cfg.policy.env else cfg.env_kwargs(env)
     h = horizon or cfg.policy.eval.horizon or horizon_at(10**9, cfg.policy.rl.horizon.stages, cfg.policy.rl.horizon.every)
-    agent = load_policy(model, tracking_uri=_tracking_uri(cfg))
+    agent = load_policy(model, tracking_uri=_tracking_uri(cfg), cfg=cfg.policy)
     envs = [make_env(env, **kwargs) for _ in range(min(parallel, n))]
     try:
         tasks_ = envs[0].list_tasks(split, n=n, start=start)
         if not tasks_:
             raise DreamGymError(f"no {split} tasks of '{env}' from index {start}")
         res = evaluate_policy(agent, envs, tasks_, horizon=h, greedy=greedy)
-        seed = getattr(agent, "seed", 0) or 0
+        seed = agent.acting.seed
         base = baselines(envs[0], tasks_, horizon=h, seed=seed) if with_baselines else {}
     finally:
         for e in envs:

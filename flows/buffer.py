@@ -34,6 +34,7 @@ from dreamgym.buffer import ReplayBuffer
 from dreamgym.config import DreamGymConfig
 from dreamgym.data import io
 from dreamgym.errors import DreamGymError, GateError
+from dreamgym.experience.retrieval import state_key
 from dreamgym.quality import gate, validate_buffer_rows
 from flows import _dvc
 from flows.common import run_cli, tracker_for
@@ -69,7 +70,7 @@ def seed_buffer(cfg: DreamGymConfig, root: str, steps: pd.DataFrame, tag: str) -
     """Seed and snapshot under the writer lock (one turn: nobody writes between the tag check and the tag);
     reuse the tag only if it matches the data. A GateError here carries the report on the buffer table."""
     logger = get_run_logger()
-    buf = ReplayBuffer.from_config(cfg.buffer, root=root)
+    buf = ReplayBuffer.from_config(cfg.buffer, root=root, state_key=state_key(cfg.experience.state_budget))
     extra: dict = {}
     with buf.writer():
         if tag in buf.tags():  # seeded from this data version before: reuse the snapshot if it holds the data

@@ -42,8 +42,8 @@ from flows.common import load_env_data, run_cli, tracker_for
 
 
 @task(cache_policy=NO_CACHE)
-def build_agent(cfg: DreamGymConfig, root: Path, steps, tasks) -> Agent:
-    return make_agent(cfg.policy, root / cfg.policy.model.cache_dir, texts=policy_texts(steps, tasks))
+def build_agent(cfg: DreamGymConfig, root: Path, steps, tasks, env) -> Agent:
+    return make_agent(cfg.policy, root / cfg.policy.model.cache_dir, texts=policy_texts(steps, tasks, env))
 
 
 @task(cache_policy=NO_CACHE)
@@ -82,7 +82,7 @@ def policy_flow(cfg: DreamGymConfig, root: str = ".") -> dict:
         kwargs = cfg.policy_env_kwargs()
         envs = [make_env(env_name, **kwargs) for _ in range(p.rl.tasks_per_update * p.rl.group_size)]
         try:
-            agent = build_agent(cfg, rootp, steps, tasks)
+            agent = build_agent(cfg, rootp, steps, tasks, envs[0])
             bc = warm_start(cfg, agent, envs[0], steps, tasks, t.log_metrics)
             if bc is not None:
                 t.log_metrics(bc.metrics("rl/bc_"))

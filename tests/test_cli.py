@@ -113,8 +113,9 @@ def test_collect_writes_parquet(tmp_path):
 @pytest.fixture(scope="module")
 def saved_policy(tmp_path_factory) -> Path:
     """A tiny policy saved as save_policy writes it (config.json with the agent settings, model.safetensors)."""
+    from dreamgym.config import PolicyConfig
     from dreamgym.models import load_model
-    from dreamgym.policy.agent import Agent
+    from dreamgym.policy.agent import Agent, AgentSettings
     from dreamgym.policy.checkpoint import save_policy
 
     tmp = tmp_path_factory.mktemp("policy")
@@ -123,7 +124,7 @@ def saved_policy(tmp_path_factory) -> Path:
                             tiny_kwargs={"hidden_size": 32, "num_layers": 1, "num_heads": 2,
                                          "max_position_embeddings": 256, "seed": 0},
                             tokenizer_kwargs={"vocab_size": 320})
-    return save_policy(Agent(model, tok, mode="score", seed=0), tmp / "good")
+    return save_policy(Agent(model, tok, AgentSettings.from_config(PolicyConfig())), tmp / "good")
 
 
 def _broken(saved: Path, tmp_path: Path, how: str) -> Path:

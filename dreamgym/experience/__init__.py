@@ -1,7 +1,9 @@
-"""The experience model: text formats (abstract states, prompt, target, parser), reasoning annotators, SFT
-examples from real trajectories (and, in sibling modules, SFT training, inference and the synthetic env).
+"""The experience model: its text format (target, parser), the one prompt spec shared by training and inference,
+reasoning annotators, SFT examples from real trajectories (and, in sibling modules, retrieval, SFT training,
+fidelity, inference and the synthetic env). Nothing here names an env: each env's observation, rules and
+annotator come from its EnvSpec (dreamgym/envs/<name>/).
 
-    from dreamgym.experience import abstract_state, build_prompt, format_target, parse_target, build_examples
+    from dreamgym.experience import PromptSpec, build_examples, format_target, parse_target
 
 Importing this package is cheap: no model or heavy library is loaded.
 """
@@ -17,29 +19,12 @@ from dreamgym.experience.annotators import (
     make_annotator,
     register_annotator,
 )
-from dreamgym.experience.examples import (
-    CONTEXT_RULES,
-    build_examples,
-    context_determined,
-    register_context_rule,
-)
-from dreamgym.experience.format import (
-    SPECIAL_TOKENS,
-    STATE_ABSTRACTIONS,
-    STOP,
-    ParseFailure,
-    Prediction,
-    abstract_state,
-    build_prompt,
-    format_target,
-    parse_target,
-    register_state_abstraction,
-    task_context,
-)
+from dreamgym.experience.examples import EXAMPLE_COLUMNS, build_examples
+from dreamgym.experience.format import SPECIAL_TOKENS, STOP, ParseFailure, Prediction, format_target, parse_target
+from dreamgym.experience.prompt import PromptSpec, RetrievalQuery, truncated_done
 
 __all__ = [
-    "ANNOTATORS", "CONTEXT_RULES", "SPECIAL_TOKENS", "STATE_ABSTRACTIONS", "STOP", "HFAnnotator", "LLMAnnotator",
-    "ParseFailure", "Prediction", "abstract_state", "annotate_rows", "build_examples", "build_prompt",
-    "clean_reasoning", "context_determined", "format_target", "make_annotator", "parse_target",
-    "register_annotator", "register_context_rule", "register_state_abstraction", "task_context",
+    "ANNOTATORS", "EXAMPLE_COLUMNS", "SPECIAL_TOKENS", "STOP", "HFAnnotator", "LLMAnnotator", "ParseFailure",
+    "Prediction", "PromptSpec", "RetrievalQuery", "annotate_rows", "build_examples", "clean_reasoning",
+    "format_target", "make_annotator", "parse_target", "register_annotator", "truncated_done",
 ]

@@ -1,48 +1,42 @@
-"""Reasoning traces for SFT of the experience model: rule-based per env (the offline default), or an LLM.
+"""Reasoning traces for SFT of the experience model: the env's rule-based annotator (the offline default), or
+an LLM.
 
 The paper has a strong teacher LLM explain each real transition; the explanation is the `<think>` part of the
 target. Every annotator is a callable with one signature:
 
     annotate(state, action, next_state, reward, done, valid_action, info=None) -> str
 
-    note = make_annotator("textcraft")(state, "get 2 oak logs", next_state, 0.0, False, True,
-                                       {"instruction": "craft oak planks"})
-    # "Valid: oak logs is a base item, fetched. Inventory: +2 oak logs. Goal oak planks not crafted yet: reward 0."
+    note = make_annotator(None, get_spec("myenv"))(state, action, next_state, 0.0, False, True,
+                                                   {"instruction": "craft oak planks"})
 
-- Rule-based (`ANNOTATORS` registry, one per env): a short (<= ~40 words), faithful rationale from what the
-  real transition shows: whether the action was valid (and why not, where the text says), what changed (a
-  compact diff: objects seen/lost, inventory and location deltas, the env's message), and why the reward
-  (goal reached or not). It reads abstract states (it applies abstract_state itself, which is idempotent).
-  `info` may carry "instruction" (the task text: the goal), "success", "truncated", "lost"/"failed".
+- Rule-based: each env package's `EnvSpec.annotate`, a short (<= ~40 words), faithful rationale from what the
+  real transition shows (validity, what changed, why the reward). `info` may carry "instruction" (the task
+  text: the goal), "success", "truncated", "lost"/"failed".
 - `LLMAnnotator`: any OpenAI-compatible chat endpoint (POST {base_url}/chat/completions, stdlib urllib).
 - `HFAnnotator`: a local model through a caller-injected `generate_fn(prompts) -> texts` (batched), or a
   plain greedy transformers generate() built from (model, tokenizer).
+- Plug-ins: `@register_annotator("name")`, chosen by `experience.annotator: name`.
 Every annotation goes through `clean_reasoning` (markup tags removed, whitespace squeezed, word cap), so it
-can always be written into a target. Simplifications: hindsight rationales (they know the real outcome, as the
-paper's teacher does); rule coverage is written from the seed data's messages, with a generic fallback that
-quotes the env's first sentence.
+can always be written into a target. Simplification: hindsight rationales (they know the real outcome, as the
+paper's teacher does).
 """
 
 from __future__ import annotations
 
 import json
-import re
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from dreamgym.envs.base import EnvSpec
+from dreamgym.envs.text import MAX_WORDS, format_reward, info_of
 from dreamgym.errors import DreamGymError
-from dreamgym.experience.format import abstract_state, format_reward, strip_tags
+from dreamgym.experience.format import strip_tags
 from dreamgym.registry import Registry
 
-#: rationales are cut to this many words
-MAX_WORDS = 40
-#: abstract states are read with this budget (large: an annotator should see everything)
-_READ_BUDGET = 4000
-
 ANNOTATORS = Registry("annotator")
-#: decorator: `@register_annotator("myenv")` on `fn(state, action, next_state, reward, done, valid_action, info)`
+#: decorator: `@register_annotator("name")` on `fn(state, action, next_state, reward, done, valid_action, info)`
 register_annotator = ANNOTATORS.register
 
 Annotator = Callable[..., str]
@@ -60,351 +54,12 @@ def clean_reasoning(text: str, max_words: int = MAX_WORDS) -> str:
     return " ".join(words)
 
 
-def make_annotator(env: str) -> Annotator:
-    """The rule-based annotator of `env` (UnknownNameError listing the registered ones if there is none)."""
-    return ANNOTATORS.get(env)
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# shared pieces
-
-
-def _names(items: Sequence[str], limit: int = 3) -> str:
-    items = list(dict.fromkeys(items))
-    head = ", ".join(items[:limit])
-    return head + (f" +{len(items) - limit} more" if len(items) > limit else "")
-
-
-def _first_sentence(text: str, max_words: int = 12) -> str:
-    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
-    sent = re.split(r"(?<=[.!?])\s+", line)[0].rstrip(".")
-    words = sent.split()
-    return " ".join(words[:max_words]) + (" …" if len(words) > max_words else "")
-
-
-def _info(info: Mapping[str, Any] | None) -> Mapping[str, Any]:
-    return info if isinstance(info, Mapping) else {}
-
-
-def _outcome(reward: float, done: bool, info: Mapping[str, Any], goal: str = "") -> str:
-    """Why the reward: goal reached, or not (and why the episode ended, where info says)."""
-    r = format_reward(max(0.0, min(1.0, float(reward))))
-    what = f"Goal ({goal})" if goal else "Goal"
-    if float(reward) > 0:
-        return f"{what} reached: reward {r}" + (", done." if done else ".")
-    if done:
-        if info.get("truncated"):
-            return f"{what} not reached and the step limit is hit: reward 0, done."
-        if info.get("lost") or info.get("failed"):
-            return f"{what} failed: reward 0, done."
-        return f"{what} not reached but the episode ends: reward 0, done."
-    return f"{what} not reached yet: reward {r}."
-
-
-def _finish(parts: Sequence[str]) -> str:
-    return clean_reasoning(" ".join(p for p in parts if p))
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# babyai
-
-_BA_OBJ = re.compile(r"^((?:open |closed |locked )?)(\w+ \w+ \d+): (.+)$")
-_BA_CARRY = re.compile(r"^carrying (.+)$")
-
-
-def _ba_parse(text: str) -> tuple[dict[str, str], dict[str, str], str, list[str]]:
-    """(label -> position, label -> door state, carried thing, other segments) of an abstract babyai state."""
-    pos, doors, carried, other = {}, {}, "", []
-    for seg in text.split("; "):
-        m = _BA_OBJ.match(seg)
-        if m:
-            pos[m.group(2)] = m.group(3)
-            if m.group(1):
-                doors[m.group(2)] = m.group(1).strip()
-            continue
-        m = _BA_CARRY.match(seg)
-        if m:
-            carried = "" if m.group(1) == "nothing" else m.group(1)
-            continue
-        if not seg.startswith("wall:") and seg not in ("no objects", "task completed", "…"):
-            other.append(seg)
-    return pos, doors, carried, other
-
-
-@register_annotator("babyai")
-def annotate_babyai(state: str, action: str, next_state: str, reward: float, done: bool, valid_action: bool,
-                    info: Mapping[str, Any] | None = None) -> str:
-    """BabyAI: validity (the env's reason if invalid), objects seen/lost, doors, carrying, goal."""
-    info = _info(info)
-    s, n = abstract_state("babyai", state, _READ_BUDGET), abstract_state("babyai", next_state, _READ_BUDGET)
-    p0, d0, c0, _ = _ba_parse(s)
-    p1, d1, c1, msg = _ba_parse(n)
-    goal = str(info.get("instruction", "")).strip()
-    if not valid_action:
-        why = msg[0] if msg else "the action is not possible here"
-        return _finish([f"Invalid: {why[:1].lower()}{why[1:]}; nothing changes.", _outcome(0.0, done, info, goal)])
-    act = " ".join(str(action).split()).lower()
-    parts = [f"Valid: {act}."]
-    changes = []
-    for lab in d1:
-        if lab in d0 and d0[lab] != d1[lab]:
-            changes.append(f"{lab} is now {d1[lab]}")
-    if c1 != c0:
-        changes.append(f"now carries {c1}" if c1 else f"puts down {c0}")
-    new = [lab for lab in p1 if lab not in p0]
-    gone = [lab for lab in p0 if lab not in p1 and not (c1 and lab.startswith(c1 + " "))]
-    if new:
-        changes.append(f"now sees {_names(new)}")
-    if gone:
-        changes.append(f"loses sight of {_names(gone)}")
-    if not changes:
-        changes.append("objects shift position" if p0 != p1 else "the view is unchanged")
-    parts.append(changes[0][:1].upper() + changes[0][1:] + "".join(f"; {c}" for c in changes[1:]) + ".")
-    parts.append(_outcome(reward, done, info, goal))
-    return _finish(parts)
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# textcraft
-
-_TC_INV = re.compile(r"^Inventory: (.*)$", re.M)
-_TC_COUNT = re.compile(r"^(\d+) (.+)$")
-_TC_CRAFT = re.compile(r"^craft (.+?) using (.+)$")
-_TC_GET = re.compile(r"^get (\d+) (.+)$")
-
-
-def tc_inventory(text: str) -> dict[str, int] | None:
-    """The inventory of an abstract textcraft state as {item: count} (in listed order); None if not shown."""
-    m = _TC_INV.search(text)
-    if m is None:
-        return None
-    body = m.group(1).strip()
-    out: dict[str, int] = {}
-    if body in ("", "empty"):
-        return out
-    for part in body.split(", "):
-        c = _TC_COUNT.match(part.strip())
-        if c:
-            out[c.group(2)] = out.get(c.group(2), 0) + int(c.group(1))
-    return out
-
-
-def _tc_goal(info: Mapping[str, Any]) -> str:
-    first = str(info.get("instruction", "")).strip().splitlines()[:1]
-    m = re.match(r"(?:craft|Goal: craft) (.+?)\.?$", first[0]) if first else None
-    return m.group(1) if m else ""
-
-
-def _delta(before: Mapping[str, int], after: Mapping[str, int]) -> str:
-    out = []
-    for item in list(dict.fromkeys([*before, *after])):
-        d = after.get(item, 0) - before.get(item, 0)
-        if d:
-            out.append(f"{d:+d} {item}")
-    return ", ".join(out)
-
-
-@register_annotator("textcraft")
-def annotate_textcraft(state: str, action: str, next_state: str, reward: float, done: bool, valid_action: bool,
-                       info: Mapping[str, Any] | None = None) -> str:
-    """TextCraft: why a get/craft worked or failed (missing inputs named), the inventory delta, the goal."""
-    info = _info(info)
-    s, n = abstract_state("textcraft", state, _READ_BUDGET), abstract_state("textcraft", next_state, _READ_BUDGET)
-    inv0 = tc_inventory(s)
-    inv0 = {} if inv0 is None and s.startswith("Goal:") else inv0
-    inv1 = tc_inventory(n)
-    goal = _tc_goal(info)
-    goal_text = f"the goal {goal}" if goal else "the goal"
-    act = " ".join(str(action).split())
-    msg = n.splitlines()[0] if n else ""
-    parts: list[str] = []
-    get, craft = _TC_GET.match(act), _TC_CRAFT.match(act)
-    if valid_action:
-        if get:
-            parts.append(f"Valid: {get.group(2)} is a base item, fetched.")
-        elif craft:
-            parts.append(f"Valid: a recipe makes {craft.group(1)} from these inputs, all held.")
-        elif act.startswith("inventory"):
-            parts.append("Valid: it lists the inventory; nothing changes.")
-        else:
-            parts.append("Valid.")
-    elif msg.startswith("Could not find enough items"):
-        missing = []
-        if craft and inv0 is not None:
-            for ing in craft.group(2).split(","):
-                m = _TC_COUNT.match(ing.strip())
-                if m and inv0.get(m.group(2), 0) < int(m.group(1)):
-                    missing.append(f"{m.group(1)} {m.group(2)} (have {inv0.get(m.group(2), 0)})")
-        why = f"needs {_names(missing, 2)}" if missing else "the inputs must be concrete items held in these counts"
-        parts.append(f"Invalid: not enough items, {why}; nothing changes.")
-    elif msg.startswith("Could not find a valid recipe"):
-        parts.append("Invalid: no recipe matches these inputs and counts; nothing changes.")
-    elif msg.startswith("Could not find "):
-        item = msg[len("Could not find "):]
-        parts.append(f"Invalid: {item} is not a base item, so it cannot be fetched; nothing changes.")
-    else:
-        parts.append("Invalid: not a well-formed command; nothing changes.")
-    if valid_action and inv0 is not None and inv1 is not None:
-        d = _delta(inv0, inv1)
-        parts.append(f"Inventory: {d}." if d else "Inventory unchanged.")
-    if float(reward) > 0:
-        parts.append(f"Crafted {goal_text}: reward {format_reward(reward)}" + (", done." if done else "."))
-    elif done:
-        parts.append(_outcome(reward, done, info, goal))
-    else:
-        parts.append(f"{goal_text[:1].upper()}{goal_text[1:]} is not crafted yet: reward 0.")
-    return _finish(parts)
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# textworld
-
-_TW_ROOM = re.compile(r"^-= (.+) =-$", re.M)
-_TW_EFFECTS = [
-    (re.compile(r"You open the ([\w -]+), revealing (.+)\."), lambda m: f"Opening the {m.group(1)} reveals what is inside."),
-    (re.compile(r"You (?:take|pick up) the ([\w -]+?) from (?:the )?([\w -]+)\."),
-     lambda m: f"The {m.group(1)} moves into the inventory."),
-    (re.compile(r"You (?:put|drop|insert) the ([\w -]+?) (?:on|into|in) (?:the )?([\w -]+)\."),
-     lambda m: f"The {m.group(1)} leaves the inventory."),
-    (re.compile(r"You (fried|roasted|grilled) the ([\w -]+)\."), lambda m: f"The {m.group(2)} is now {m.group(1)}."),
-    (re.compile(r"You burned the ([\w -]+)!"), lambda m: f"The {m.group(1)} burns, which loses the game."),
-    (re.compile(r"You (dice|chop|slice) the ([\w -]+)\."),
-     lambda m: f"The {m.group(2)} is now {dict(dice='diced', chop='chopped', slice='sliced')[m.group(1)]}."),
-    (re.compile(r"Adding the meal to your inventory\."), lambda m: "Every recipe step is done, so the meal is made."),
-    (re.compile(r"Something still needs to be (\w+)\."),
-     lambda m: f"The meal cannot be made yet: something still needs to be {m.group(1)}."),
-    (re.compile(r"You eat the meal\..*"), lambda m: "Eating the prepared meal completes the recipe."),
-    (re.compile(r"You eat the ([\w -]+)\."), lambda m: f"The {m.group(1)} is eaten and gone."),
-    (re.compile(r"Cookbook:"), lambda m: "Reading the cookbook shows the recipe."),
-    (re.compile(r"You (open|close) (?:the )?([\w -]+)\."),
-     lambda m: f"The {m.group(2)} is now {'open' if m.group(1) == 'open' else 'closed'}."),
-    (re.compile(r"You are carrying.*"), lambda m: "It lists the inventory; nothing changes."),
-    (re.compile(r"Nothing notable\."), lambda m: "Nothing notable is shown; nothing changes."),
-]
-
-
-@register_annotator("textworld")
-def annotate_textworld(state: str, action: str, next_state: str, reward: float, done: bool, valid_action: bool,
-                       info: Mapping[str, Any] | None = None) -> str:
-    """TextWorld: validity (the game's refusal if invalid), the effect (room, inventory, cooking), points, goal."""
-    info = _info(info)
-    n = abstract_state("textworld", next_state, _READ_BUDGET)
-    if not valid_action:
-        return _finish([f"Invalid: the game answers \"{_first_sentence(n)}\"; nothing changes.",
-                        _outcome(0.0, done, info)])
-    parts = ["Valid."]
-    room = _TW_ROOM.search(n)
-    verb = (str(action).split() or [""])[0].lower()
-    if room:
-        parts.append(f"It moves to the {room.group(1).lower()}, described anew." if verb == "go"
-                     else f"It describes the {room.group(1).lower()}; nothing changes.")
-    else:
-        effect = ""
-        for line in n.splitlines():
-            for pat, say in _TW_EFFECTS:
-                m = pat.fullmatch(line.strip())
-                if m:
-                    effect = say(m)
-                    break
-            if effect:
-                break
-        parts.append(effect or f"Effect: {_first_sentence(n)}.")
-    if "Score +1." in n:
-        parts.append("A recipe step is done (+1 point).")
-    if "*** You lost!" in n:
-        info = {**info, "lost": True}
-    parts.append(_outcome(reward, done, info))
-    return _finish(parts)
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# scienceworld
-
-_SW_FOOT = re.compile(r"\[Location: ([^.\]]+)\. Inventory: (.*)\]$", re.M)
-_SW_INVALID = "No known action matches that input."
-
-
-_SW_CONT = re.compile(r"^(?:which|with:|currently|its|that|the time)\b")
-
-
-def _top_level_items(text: str) -> list[str]:
-    """The items of a ScienceWorld listing "a, b (x, y), c, which is on": split at commas outside parentheses,
-    a fragment that continues a description (", which …", ", with: …", ", currently …") joined to its item."""
-    frags, depth, cur = [], 0, []
-    for ch in text:
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth = max(0, depth - 1)
-        if ch == "," and depth == 0:
-            frags.append("".join(cur).strip())
-            cur = []
-        else:
-            cur.append(ch)
-    frags.append("".join(cur).strip())
-    out: list[str] = []
-    for f in frags:
-        if out and _SW_CONT.match(f):
-            out[-1] += ", " + f
-        elif f:
-            out.append(f)
-    return [o for o in out if o != "nothing"]
-
-
-def _sw_foot(text: str) -> tuple[str, list[str]] | None:
-    m = _SW_FOOT.search(text)
-    return (m.group(1), _top_level_items(m.group(2))) if m else None
-
-
-def _short_item(item: str) -> str:
-    item = re.sub(r"\s*\(.*$", "", item)
-    item = re.sub(r",.*$", "", item).strip()
-    return re.sub(r"^(?:an?|the) ", "", item)
-
-
-@register_annotator("scienceworld")
-def annotate_scienceworld(state: str, action: str, next_state: str, reward: float, done: bool, valid_action: bool,
-                          info: Mapping[str, Any] | None = None) -> str:
-    """ScienceWorld: validity, location and inventory deltas from the Location line, the message, the goal."""
-    info = _info(info)
-    s = abstract_state("scienceworld", state, _READ_BUDGET)
-    n = abstract_state("scienceworld", next_state, _READ_BUDGET)
-    msg = next((ln for ln in n.splitlines() if ln.strip() and not ln.startswith("[Location:")), "")
-    if not valid_action:
-        why = "no known action matches this input" if msg.startswith(_SW_INVALID) else f"\"{_first_sentence(msg)}\""
-        return _finish([f"Invalid: {why}; nothing changes.", _outcome(0.0, done, info)])
-    parts = ["Valid."]
-    f0, f1 = _sw_foot(s), _sw_foot(n)
-    changes = []
-    if f0 and f1:
-        if f0[0] != f1[0]:
-            changes.append(f"moves from the {f0[0]} to the {f1[0]}")
-        short0, short1 = [_short_item(i) for i in f0[1]], [_short_item(i) for i in f1[1]]
-        added = [i for i in short1 if short1.count(i) > short0.count(i)]
-        removed = [i for i in short0 if short0.count(i) > short1.count(i)]
-        if added:
-            changes.append(f"inventory gains {_names(added, 2)}")
-        if removed:
-            changes.append(f"inventory loses {_names(removed, 2)}")
-        if not added and not removed and f0[1] != f1[1]:
-            changed = [b for a, b in zip(f0[1], f1[1], strict=False) if a != b]
-            changes.append(f"the {_names([_short_item(c) for c in changed], 2)} in the inventory changes state")
-    if msg.startswith("In the ") and msg.endswith("you see:"):
-        effect = "Looking lists the room's contents."
-    elif "already" in msg:
-        effect = f"No effect: {_first_sentence(msg)}."
-    elif msg.startswith(("You move to", "You move the", "You go to")) and changes:
-        effect = ""
-    else:
-        effect = f"Effect: {_first_sentence(msg)}."
-    if effect:
-        parts.append(effect)
-    if changes:
-        parts.append(changes[0][:1].upper() + changes[0][1:] + "".join(f"; {c}" for c in changes[1:]) + ".")
-    elif effect.startswith("Looking"):
-        parts.append("Nothing changes.")
-    parts.append(_outcome(reward, done, info))
-    return _finish(parts)
+def make_annotator(name: str | None, env: EnvSpec) -> Annotator:
+    """The annotator called `name`: None (or "rule") is `env`'s rule-based one (its EnvSpec.annotate); any other
+    name is a plug-in registered with `@register_annotator(name)` (UnknownNameError listing them)."""
+    if name is None or name == "rule":
+        return env.annotate
+    return ANNOTATORS.get(name)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -421,7 +76,7 @@ DEFAULT_PROMPT_TEMPLATE = (
 
 def _render(template: str, env: str, max_words: int, state: str, action: str, next_state: str, reward: float,
             done: bool, valid_action: bool, info: Mapping[str, Any] | None) -> str:
-    info = _info(info)
+    info = info_of(info)
     fields = {"env": env or "unknown", "instruction": str(info.get("instruction", "")).strip() or "(not given)",
               "state": str(state).strip(), "action": str(action).strip(), "next_state": str(next_state).strip(),
               "reward": format_reward(max(0.0, min(1.0, float(reward)))), "done": "yes" if done else "no",

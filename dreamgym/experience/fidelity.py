@@ -4,7 +4,7 @@ The paper judged synthetic experience with GPT-4o; we have the real envs, so we 
 
 * one-step fidelity on held-out real transitions (the val examples of build_examples): parse rate; reward,
   done and validity accuracy; exact next-state match (overall, and on the transitions the context fully
-  determines, see examples.context_determined); token-F1 of the next state; success detection (a real reward
+  determines, see the env's EnvSpec.determined); token-F1 of the next state; success detection (a real reward
   of 1) and invalid-action detection, each as precision and recall;
 * open-loop rollouts: the model replays a real episode's action sequence from its real first state, feeding on
   its own predictions; the step at which its state first differs from the real one (the divergence step).
@@ -133,7 +133,8 @@ def open_loop_divergence(model, episodes: pd.DataFrame, max_episodes: int = 50,
         if int(ep["t"].iloc[0]) != 0:
             continue
         ep = ep.head(max_steps)
-        eps.append({"id": ep_id, "instr": str(ep["instruction"].iloc[0]), "split": str(ep["split"].iloc[0]),
+        task_id = str(ep["task_id"].iloc[0]) if "task_id" in ep.columns else None
+        eps.append({"id": ep_id, "task": task_id, "instr": str(ep["instruction"].iloc[0]), "split": str(ep["split"].iloc[0]),
                     "actions": ep["action"].astype(str).tolist(), "real": ep["next_state"].astype(str).tolist(),
                     "state": str(ep["state"].iloc[0]), "hist": [], "diverged": None})
         if len(eps) >= max_episodes:
@@ -144,8 +145,8 @@ def open_loop_divergence(model, episodes: pd.DataFrame, max_episodes: int = 50,
         live = [e for e in eps if e["diverged"] is None and t < len(e["actions"])]
         if not live:
             break
-        outs = model.predict([Query(e["instr"], list(e["hist"]), e["state"], e["actions"][t], f"openloop-{e['id']}",
-                                    e["split"]) for e in live])
+        outs = model.predict([Query(e["instr"], list(e["hist"]), e["state"], e["actions"][t], e["id"], e["split"],
+                                    e["task"]) for e in live])
         for e, o in zip(live, outs, strict=True):
             nxt = model.abstract(o.prediction.next_state) if o.prediction is not None else None
             if nxt != e["real"][t]:

@@ -1,14 +1,22 @@
 """The experience model as an environment: `ExperienceModel` predicts transitions, `SyntheticEnv` speaks TextEnv.
 
-    xm = ExperienceModel(generator, env="babyai", retriever=buffer_retriever, k=4, history_window=2)
-    env = SyntheticEnv(xm, tasks=train_tasks, initial_state=lambda task: first_states[task.task_id])
-    obs = env.reset(task); obs, reward, done, info = env.step("move forward")      # same interface as a real env
+    spec = PromptSpec.from_config(cfg.experience, get_spec(name), max_steps=64)
+    xm = ExperienceModel(generator, spec, retriever=buffer_retriever(buf, name, k=spec.k))
+    env = SyntheticEnv(xm, tasks=train_tasks, initial_state=lambda task: first_states[task.task_id],
+                       env_kwargs=cfg.env_kwargs(name))
+    obs = env.reset(task); obs, reward, done, info = env.step(env.available_actions()[0])   # as a real env
     results = SyntheticEnv.step_batch(envs, actions)      # many episodes, one batched model call
 
-Each step builds the prompt (task, the last `history_window` steps, the top-k transitions retrieved for
-(state, action), the current state, the action), generates greedily until `</done>`, and parses the target. An
+The policy cannot tell it from the real env: `observe()` is the env's abstract state (what the real env's
+observe() gives for the same situation), `task_text` the env's task block, and `available_actions()` the
+env's admissible actions derived from the abstract state (EnvSpec.actions) in the real env's list format.
+
+Each step builds the prompt through the PromptSpec that training used (task, the last `history_window` steps,
+the top-k transitions retrieved for the abstract (state, action), the current state, the action), generates
+greedily until `</done>`, and parses the target. An
 unparseable output is retried once with sampling; if it still does not parse, the step counts as an invalid
-transition (state unchanged, reward 0, `info["parse_failed"] = True`) and the rollout goes on: a model that emits
+transition (state unchanged, reward 0, `info["parse_failed"] = True`, and the Step row says so in its
+`reasoning`: "parse failure: <reason>") and the rollout goes on: a model that emits
 garbage never crashes a rollout. Every synthetic step is kept as a Step row (source "synthetic", the model
 version, the reasoning) for the replay buffer: `drain_steps()` hands them over.
 
@@ -25,22 +33,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dreamgym.data.schema import Step, Task
-from dreamgym.envs.base import StepResult, TextEnv
+from dreamgym.envs.base import StepResult, TextEnv, check_split
 from dreamgym.errors import DreamGymError
-from dreamgym.experience.examples import retrieve_many
-from dreamgym.experience.format import (
-    STOP,
-    ParseFailure,
-    Prediction,
-    abstract_state,
-    build_prompt,
-    parse_target,
-    task_context,
-)
-
-#: retriever(state, action, exclude_episode, split) -> transitions (dicts with state/action/next_state/reward/done/
-#: valid_action), best first; the same callable build_examples() takes
-Retriever = Callable[[str, str, str | None, str], list[Mapping[str, Any]]]
+from dreamgym.experience.format import STOP, ParseFailure, Prediction
+from dreamgym.experience.prompt import PromptSpec
+from dreamgym.experience.retrieval import Retriever, retrieve_many
 
 
 @dataclass
@@ -53,6 +50,7 @@ class Query:
     action: str
     episode_id: str | None = None
     split: str = "train"
+    task_id: str | None = None
 
 
 @dataclass
@@ -70,17 +68,16 @@ class Outcome:
 
 
 class ExperienceModel:
-    """Generator + prompt format + retrieval: predicts batches of transitions for one env.
+    """Generator + prompt spec + retrieval: predicts batches of transitions for one env.
 
-    `generator`: a dreamgym.models.Generator (greedy; stop strings get STOP added); `retry_generator`: the one
-    used for the single retry of an unparseable output (default: the same model sampling at temperature 0.7).
-    `retriever`: see Retriever (None or k=0: no retrieval block). `with_reasoning`: whether targets carry a
-    think block (the no-reasoning ablation trains and parses without it).
+    `generator`: a dreamgym.models.Generator (greedy; stop strings get STOP added); `spec`: the PromptSpec the
+    model was trained with; `retry_generator`: the one used for the single retry of an unparseable output
+    (default: the same model sampling at temperature 0.7). `retriever`: see experience.retrieval (None or
+    spec.k == 0: no reference block).
     """
 
-    def __init__(self, generator, env: str, *, retriever: Retriever | None = None, k: int = 4,
-                 history_window: int = 2, prompt_budget: int = 3072, state_budget: int = 600,
-                 with_reasoning: bool = True, retry_generator=None, version: str = "untracked"):
+    def __init__(self, generator, spec: PromptSpec, *, retriever: Retriever | None = None, retry_generator=None,
+                 version: str = "untracked"):
         import copy
 
         from dreamgym.models import Generator
@@ -92,29 +89,27 @@ class ExperienceModel:
         self.retry_generator = retry_generator or Generator(
             generator.model, generator.tokenizer, max_new_tokens=generator.max_new_tokens, temperature=0.7,
             stop_strings=generator.stop_strings, batch_size=generator.batch_size, seed=generator.seed + 1)
-        self.env = env
+        self.spec = spec
+        self.env = spec.env.name
         self.retriever = retriever
-        self.k = int(k)
-        self.history_window = int(history_window)
-        self.prompt_budget = int(prompt_budget)
-        self.state_budget = int(state_budget)
-        self.with_reasoning = bool(with_reasoning)
         self.version = version
         self.stats = {"predictions": 0, "retries": 0, "parse_failures": 0}
 
     def abstract(self, text: str) -> str:
-        return abstract_state(self.env, text, self.state_budget)
+        return self.spec.abstract(text)
+
+    def _refs(self, queries: Sequence[Query]) -> list[list[Mapping[str, Any]]]:
+        return retrieve_many(self.retriever, [self.spec.query(q.state, q.action, q.episode_id, q.task_id, q.split)
+                                              for q in queries], self.spec.k)
 
     def prompt(self, q: Query, refs: Sequence[Mapping[str, Any]] | None = None) -> str:
         """The model's prompt for one query (retrieval included; `refs`: already retrieved transitions)."""
         if refs is None:
-            refs = retrieve_many(self.retriever, [(q.state, q.action, q.episode_id, q.split)], self.k)[0]
-        return build_prompt(q.instruction, list(q.history), refs, q.state, q.action, env=self.env,
-                            history_window=self.history_window, budget=self.prompt_budget,
-                            state_budget=self.state_budget)
+            refs = self._refs([q])[0]
+        return self.spec.prompt(q.instruction, list(q.history), refs, q.state, q.action)
 
     def _parse(self, text: str) -> Prediction | ParseFailure:
-        return parse_target(text, require_reasoning=self.with_reasoning)
+        return self.spec.parse(text)
 
     def predict_prompts(self, prompts: Sequence[str]) -> list[Outcome]:
         """Generate and parse for ready-made prompts; one retry (sampled) for each unparseable output."""
@@ -147,7 +142,7 @@ class ExperienceModel:
 
     def predict(self, queries: Sequence[Query]) -> list[Outcome]:
         """Predict the next state, validity, reward and done of each query, in one batched generation."""
-        refs = retrieve_many(self.retriever, [(q.state, q.action, q.episode_id, q.split) for q in queries], self.k)
+        refs = self._refs(queries)
         return self.predict_prompts([self.prompt(q, r) for q, r in zip(queries, refs, strict=True)])
 
 
@@ -155,31 +150,35 @@ class SyntheticEnv(TextEnv):
     """A TextEnv whose dynamics are an ExperienceModel (see the module docstring).
 
     `tasks`: the task pool list_tasks() serves (by split, in the given order); `initial_state(task)`: the first
-    observation of a task; `max_steps`: the step limit (truncation as in real envs).
+    observation of a task; `max_steps`: the step limit (truncation as in real envs); `env_kwargs`: the real
+    env's config (its action lister may depend on it, e.g. an action set).
     """
 
-    has_action_list = False
-
     def __init__(self, model: ExperienceModel, tasks: Sequence[Task], initial_state: Callable[[Task], str],
-                 max_steps: int = 50, iteration: int = 0, policy_version: str = ""):
+                 max_steps: int = 50, iteration: int = 0, policy_version: str = "",
+                 env_kwargs: Mapping[str, Any] | None = None):
         super().__init__(max_steps=max_steps)
         self.model = model
         self.name = model.env  # tasks of the modelled env are accepted by reset()
+        self.has_action_list = model.spec.env.actions is not None
+        self.observation_budget = model.spec.state_budget
+        self.env_kwargs = dict(env_kwargs or {})
         self._tasks = list(tasks)
         self._initial_state = initial_state
         self.iteration = int(iteration)
         self.policy_version = policy_version
         self.state = ""
-        self.instruction = ""
         self.history: list[tuple[str, str]] = []
         self.episode_id = ""
         self._pending: Outcome | None = None
         self._steps: list[Step] = []
 
+    @property
+    def spec(self):
+        return self.model.spec.env
+
     # -- TextEnv -----------------------------------------------------------------------------------------------
     def list_tasks(self, split: str, n: int | None = None, start: int = 0) -> list[Task]:
-        from dreamgym.envs.base import check_split
-
         pool = [t for t in self._tasks if t.split == check_split(split)]
         return pool[start:] if n is None else pool[start:start + n]
 
@@ -187,15 +186,29 @@ class SyntheticEnv(TextEnv):
         first = self._initial_state(task)
         if not first or not str(first).strip():
             raise DreamGymError(f"SyntheticEnv: no initial state for task '{task.task_id}'")
-        self.instruction = task_context(self.model.env, task.instruction, first)
+        self._first = str(first)
         self.state = self.model.abstract(first)
         self.history = []
         self.episode_id = f"syn-{uuid.uuid4().hex[:12]}"
         return self.state
 
+    def _task_text(self, task: Task, first: str) -> str:
+        return self.model.spec.task_text(task.instruction, self._first)  # the raw first observation: its recipes
+
+    def observe(self, text: str) -> str:
+        return self.model.abstract(text)
+
+    def available_actions(self) -> list[str] | None:
+        """The env's admissible actions of the current (abstract) state, derived by its EnvSpec; None where the
+        env derives none (its real env lists none either, or the policy must generate actions)."""
+        if self.task is None or self.done:
+            return [] if self.has_action_list else None
+        return self.spec.admissible(self.task_text, self.state, self.env_kwargs, [s for s, _ in self.history])
+
     def query(self, action: str) -> Query:
         split = self.task.split if self.task else "train"
-        return Query(self.instruction, list(self.history), self.state, action.strip(), self.episode_id, split)
+        return Query(self.task_text, list(self.history), self.state, action.strip(), self.episode_id, split,
+                     self.task.task_id if self.task else None)
 
     def _step(self, action: str) -> tuple[str, bool, bool, float, dict[str, Any]]:
         out = self._pending if self._pending is not None else self.model.predict([self.query(action)])[0]
@@ -209,7 +222,8 @@ class SyntheticEnv(TextEnv):
             reward = 1.0 if (valid and pred.reward >= 0.5) else 0.0
             done = bool(pred.done) or reward == 1.0
         success = reward == 1.0
-        extra: dict[str, Any] = {"parse_failed": pred is None, "reasoning": pred.reasoning if pred else "",
+        reasoning = pred.reasoning if pred else f"parse failure: {out.failure}"
+        extra: dict[str, Any] = {"parse_failed": pred is None, "reasoning": reasoning,
                                  "attempts": len(out.texts), "terminal": done and not success}
         self._steps.append(Step(
             episode_id=self.episode_id, task_id=self.task.task_id if self.task else "", env=self.model.env,

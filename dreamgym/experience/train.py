@@ -1,11 +1,13 @@
 """Train one env's experience model end to end: examples → model → SFT → fidelity on held-out real data.
 
-    run = train_experience_model(steps, tasks, "babyai", cfg.experience, cache_dir=Path("artifacts/cache/models"),
-                                 scratch_dir=tmp, retriever=buffer_retriever(buf, "babyai", k=4))
+    run = train_experience_model(steps, tasks, "myenv", cfg.experience, cache_dir=Path("artifacts/cache/models"),
+                                 scratch_dir=tmp, retriever=buffer_retriever(buf, "myenv", k=cfg.experience.k))
     run.fidelity["exact_next_determined"], run.open_loop["open_loop_first_divergence"], run.table.head()
 
-Steps: build_examples() over the env's real Steps (train/val split by task; retrieval, history and reasoning as
-configured, which is how the paper's ablations are switched); load the model (`experience.model`: tiny with a
+Steps: one PromptSpec from the config (prompt.PromptSpec.from_config), then build_examples() over the env's real
+Steps (train/val split by task; retrieval, history and reasoning as configured, which is how the paper's
+ablations are switched); the ExperienceModel that is scored uses the same spec, so its prompts are the training
+prompts; load the model (`experience.model`: tiny with a
 tokenizer trained on the training examples' text, smollm2, or a local HF dir; LoRA optional); SFT with TRL on
 the train examples; then an ExperienceModel over the trained weights predicts the first `eval_examples` val
 transitions (fidelity, prediction table) and replays `open_loop_episodes` val episodes open-loop.
@@ -25,12 +27,15 @@ from typing import Any
 import pandas as pd
 
 from dreamgym.config import ExperienceConfig
+from dreamgym.envs.registry import get_spec
 from dreamgym.errors import DreamGymError
 from dreamgym.experience.augment import augment_examples
 from dreamgym.experience.examples import build_examples
 from dreamgym.experience.fidelity import open_loop_divergence, prediction_table, transition_fidelity
-from dreamgym.experience.format import SPECIAL_TOKENS, task_context
-from dreamgym.experience.synthetic import ExperienceModel, Retriever
+from dreamgym.experience.format import SPECIAL_TOKENS
+from dreamgym.experience.prompt import PromptSpec
+from dreamgym.experience.retrieval import Retriever
+from dreamgym.experience.synthetic import ExperienceModel
 from dreamgym.models.sft import SFTResult, train_sft
 
 
@@ -60,28 +65,22 @@ class ExperienceRun:
 
 
 def make_model(cfg: ExperienceConfig, cache_dir: Path, texts: list[str]):
-    """(model, tokenizer) per `cfg.model`, LoRA applied if asked; `texts` train a tiny model's tokenizer."""
-    from dreamgym.models import apply_lora, load_model
+    """(model, tokenizer) per `cfg.model` (models.build_model, the markup tags as special tokens); `texts` train a
+    tiny model's tokenizer."""
+    from dreamgym.models import build_model
 
-    m = cfg.model
-    tiny = {"hidden_size": m.hidden_size, "num_layers": m.num_layers, "num_heads": m.num_heads,
-            "max_position_embeddings": m.max_positions, "seed": cfg.sft.seed}
-    model, tok = load_model(m.kind, m.path, cache_dir, tokenizer_texts=texts if m.kind == "tiny" else None,
-                            tiny_kwargs=tiny, tokenizer_kwargs={"vocab_size": m.vocab_size,
-                                                                "special_tokens": list(SPECIAL_TOKENS)})
-    if m.lora:
-        model = apply_lora(model, r=m.lora_r, alpha=m.lora_alpha)
-    return model, tok
+    return build_model(cfg.model, cache_dir, texts=texts, seed=cfg.sft.seed, special_tokens=SPECIAL_TOKENS)
 
 
-def _open_loop_frame(val: pd.DataFrame, steps: pd.DataFrame, tasks: pd.DataFrame, env: str,
+def _open_loop_frame(val: pd.DataFrame, steps: pd.DataFrame, tasks: pd.DataFrame, spec: PromptSpec,
                      episodes: list[str]) -> pd.DataFrame:
     """The val examples of `episodes` (already abstract states) with each episode's task text, which needs the
-    raw first observation (textcraft's recipes are not in abstract states)."""
+    raw first observation (an env may keep once-shown context, e.g. a recipe list, out of its abstract states)."""
     instr = dict(zip(tasks["task_id"], tasks["instruction"], strict=True))
     firsts = steps[steps["episode_id"].isin(episodes) & (steps["t"] == 0)]
-    text = {r.episode_id: task_context(env, str(instr[r.task_id]), str(r.state)) for r in firsts.itertuples()}
-    frame = val[val["episode_id"].isin(text)][["episode_id", "t", "split", "state", "action", "next_state"]].copy()
+    text = {r.episode_id: spec.task_text(str(instr[r.task_id]), str(r.state)) for r in firsts.itertuples()}
+    frame = val[val["episode_id"].isin(text)][["episode_id", "task_id", "t", "split", "state", "action",
+                                               "next_state"]].copy()
     frame["instruction"] = frame["episode_id"].map(text)
     return frame
 
@@ -101,14 +100,13 @@ def train_experience_model(steps: pd.DataFrame, tasks: pd.DataFrame, env: str, c
 
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
-    ex = build_examples(steps, tasks, env=env, annotator=cfg.annotator, retriever=retriever if cfg.k else None,
-                        k=cfg.k, history_window=cfg.history_window, budget=cfg.prompt_budget,
-                        with_reasoning=cfg.with_reasoning, state_budget=cfg.state_budget, max_steps=max_steps)
+    spec = PromptSpec.from_config(cfg, get_spec(env), max_steps=max_steps)
+    ex = build_examples(steps, tasks, spec, annotator=cfg.annotator, retriever=retriever)
     train, val = ex[ex["split"] == "train"], ex[ex["split"] == "val"]
     if len(train) == 0 or len(val) == 0:
         raise DreamGymError(f"experience model for '{env}': {len(train)} train and {len(val)} val examples; the "
                             f"seed data needs both splits (seed_data.val_fraction)")
-    train = augment_examples(train, env, cfg.augment_copies, seed=cfg.sft.seed)
+    train = augment_examples(train, spec.env, cfg.augment_copies, seed=cfg.sft.seed)
     seconds["examples"] = time.perf_counter() - t0
     texts = [*train["prompt"], *train["completion"]]
     model, tok = make_model(cfg, cache_dir, texts)
@@ -118,9 +116,7 @@ def train_experience_model(steps: pd.DataFrame, tasks: pd.DataFrame, env: str, c
     seconds["sft"] = time.perf_counter() - t0
     gen = Generator(model, tok, max_new_tokens=cfg.max_new_tokens, batch_size=cfg.gen_batch_size,
                     max_prompt_tokens=cfg.sft.max_length)
-    xm = ExperienceModel(gen, env, retriever=retriever, k=cfg.k, history_window=cfg.history_window,
-                         prompt_budget=cfg.prompt_budget, state_budget=cfg.state_budget,
-                         with_reasoning=cfg.with_reasoning, version=version)
+    xm = ExperienceModel(gen, spec, retriever=retriever, version=version)
     t0 = time.perf_counter()
     scored = val.head(cfg.eval_examples)
     outs = xm.predict_prompts(scored["prompt"].tolist())
@@ -132,7 +128,7 @@ def train_experience_model(steps: pd.DataFrame, tasks: pd.DataFrame, env: str, c
     if cfg.open_loop_episodes:
         t0 = time.perf_counter()
         eps = sorted(val["episode_id"].unique())[: cfg.open_loop_episodes]
-        frame = _open_loop_frame(val, steps, tasks, env, eps)
+        frame = _open_loop_frame(val, steps, tasks, spec, eps)
         open_loop = open_loop_divergence(xm, frame, max_episodes=cfg.open_loop_episodes,
                                          max_steps=cfg.open_loop_max_steps)
         seconds["open_loop"] = time.perf_counter() - t0

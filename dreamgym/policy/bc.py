@@ -1,10 +1,11 @@
 """Behaviour cloning (SFT) of the policy on expert seed trajectories: the paper's SFT baseline and the RL warm start.
 
     demos = expert_demos(steps, tasks, n=10, split="train", accept=env.accepts)
-    examples = bc_examples(demos, agent, env=env)              # prompt/completion pairs in the agent's format
+    examples = bc_examples(demos, agent, env)                  # prompt/completion pairs in the agent's format
     result = behaviour_clone(agent, examples, val_examples, cfg.policy.bc.sft, scratch_dir)
 
-Each demo step becomes one example: the agent's prompt (task, history window, observation) and, as completion,
+Each demo step becomes one example: the agent's prompt (the env's task block, history window, observation: the
+env's abstract state, exactly what a rollout shows the agent) and, as completion,
 the expert's action in the agent's reply format (score mode: ` <action>\\n`, the continuation the policy scores;
 generate mode: `Thought: … / Action: …`). TRL's SFTTrainer trains on the completion only.
 
@@ -47,22 +48,25 @@ def expert_demos(steps: pd.DataFrame, tasks: pd.DataFrame, *, n: int, split: str
     return eps[:n]
 
 
-def bc_examples(demos: Sequence[tuple[Task, pd.DataFrame]], agent: Agent, env: TextEnv | None = None) -> pd.DataFrame:
-    """prompt/completion pairs (plus task_id, t) in `agent`'s format; generate mode lists valid actions from a
-    replay in `env` when the env has an action list."""
-    replay = agent.mode == "generate" and env is not None and env.has_action_list
+def bc_examples(demos: Sequence[tuple[Task, pd.DataFrame]], agent: Agent, env: TextEnv) -> pd.DataFrame:
+    """prompt/completion pairs (plus task_id, t) in `agent`'s format, the observations as `env` shows them
+    (env.observe, env's task block); generate mode lists valid actions from a replay in `env` when the env has
+    an action list."""
+    replay = agent.mode == "generate" and env.has_action_list
     out = []
     for task, g in demos:
         if replay:
             env.reset(task)
+        task_text = env.spec.task_text(task.instruction, str(g["state"].iloc[0]))
         history: list[tuple[str, str]] = []
         for r in g.itertuples():
             actions = env.available_actions() if replay else None
-            ctx = Context(task.instruction, list(history), str(r.state), actions)
+            obs = env.observe(str(r.state))
+            ctx = Context(task_text, list(history), obs, actions)
             completion = (candidate_text(r.action) if agent.mode == "score"
                           else reply_text(f"Next I {r.action}.", r.action))
             out.append({"task_id": task.task_id, "t": int(r.t), "prompt": agent.prompt(ctx), "completion": completion})
-            history.append((str(r.state), str(r.action)))
+            history.append((obs, str(r.action)))
             if replay:
                 env.step(str(r.action))
     return pd.DataFrame(out, columns=["task_id", "t", "prompt", "completion"])
@@ -86,8 +90,9 @@ def behaviour_clone(agent: Agent, train: pd.DataFrame, val: pd.DataFrame | None,
     return result
 
 
-def policy_texts(steps: pd.DataFrame, tasks: pd.DataFrame) -> list[str]:
-    """Texts a tiny policy's tokenizer is trained on: the env's observations, actions and task instructions, and
-    the agent format's words."""
+def policy_texts(steps: pd.DataFrame, tasks: pd.DataFrame, env: TextEnv) -> list[str]:
+    """Texts a tiny policy's tokenizer is trained on: the observations as `env` shows them (env.observe), the
+    actions and task instructions, and the agent format's words."""
     words = ["Task: ", "Observation: ", "Action: ", "Thought: ", "Valid actions: ", " | ", "Next I "]
-    return [*words, *tasks["instruction"].astype(str), *steps["state"].astype(str), *steps["action"].astype(str)]
+    states = [env.observe(s) for s in steps["state"].astype(str)]
+    return [*words, *tasks["instruction"].astype(str), *states, *steps["action"].astype(str)]

@@ -57,8 +57,7 @@ def parse_reply(text: str) -> str | None:
 
 
 def agent_prompt(instruction: str, history: Sequence[tuple[str, str]], observation: str,
-                 actions: Sequence[str] | None, *, mode: str = "score", window: int = 2,
-                 budget: int = 2048) -> str:
+                 actions: Sequence[str] | None, *, mode: str, window: int, budget: int) -> str:
     """The agent's prompt (see the module docstring). `history`: earlier (observation, action) pairs, oldest
     first; the last `window` are shown (fewer if the character budget is short). `actions` are listed in
     generate mode only (score mode scores them instead)."""

@@ -7,7 +7,9 @@ step.
 Every active episode contributes its context to one `agent.act` call per step (so generation or candidate scoring
 is batched across episodes); envs that offer a batched `step_batch` (SyntheticEnv: one model call for all of
 them) are stepped together, others one by one. An episode ends when its env says done or after `horizon` turns
-(truncated: the horizon schedule's cut). Turns keep the agent's decision (token ids, behaviour log-probs), the
+(truncated: the horizon schedule's cut). The agent reads what the env hands it: `env.task_text` (the task
+block), `env.observe(reply)` (the abstract state) and `env.available_actions()`, the same calls and the same text
+for a real env and a SyntheticEnv. Turns keep the agent's decision (token ids, behaviour log-probs), the
 observation it saw, the reward and validity the env returned.
 
 Simplification: the env pool is the caller's (one env per parallel episode, reused across calls); the episodes
@@ -94,17 +96,18 @@ def rollout(agent: Agent, envs: Sequence[TextEnv], tasks: Sequence[Task], *, hor
     if horizon < 1:
         raise DreamGymError(f"rollout: horizon must be >= 1, got {horizon}")
     groups = list(groups) if groups is not None else list(range(len(tasks)))
-    obs = [envs[i].reset(t) for i, t in enumerate(tasks)]
+    obs = [envs[i].observe(envs[i].reset(t)) for i, t in enumerate(tasks)]
     turns: list[list[Turn]] = [[] for _ in tasks]
     ended: list[dict[str, Any] | None] = [None] * len(tasks)
     active = list(range(len(tasks)))
     while active:
-        contexts = [Context(tasks[i].instruction, [(t.observation, t.decision.action) for t in turns[i]], obs[i],
+        contexts = [Context(envs[i].task_text, [(t.observation, t.decision.action) for t in turns[i]], obs[i],
                             envs[i].available_actions()) for i in active]
         decisions = agent.act(contexts, greedy=greedy)
         results = _step_all([envs[i] for i in active], [d.action for d in decisions])
         still = []
-        for i, d, (next_obs, reward, done, info) in zip(active, decisions, results, strict=True):
+        for i, d, (reply, reward, done, info) in zip(active, decisions, results, strict=True):
+            next_obs = envs[i].observe(reply)
             turns[i].append(Turn(decision=d, observation=obs[i], next_observation=next_obs, reward=float(reward),
                                  done=bool(done), valid_action=bool(info.get("valid_action", True)), info=dict(info)))
             obs[i] = next_obs

@@ -1,5 +1,6 @@
-"""Annotators: rule-based rationales on real rows, the OpenAI-compatible LLM annotator against a real local HTTP
-server, and the HF annotator (injected generate_fn and a real tiny model)."""
+"""Annotators: make_annotator (the env's rule-based one, plug-ins, unknown names), clean_reasoning, the
+OpenAI-compatible LLM annotator against a real local HTTP server, and the HF annotator (injected generate_fn and
+a real tiny model). Each env's rule-based rationales are tested in tests/envs/<name>/."""
 
 from __future__ import annotations
 
@@ -11,78 +12,20 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from dreamgym.envs import get_spec
+from dreamgym.envs.text import MAX_WORDS
 from dreamgym.errors import UnknownNameError
 from dreamgym.experience.annotators import (
-    MAX_WORDS,
+    ANNOTATORS,
     AnnotatorError,
     HFAnnotator,
     LLMAnnotator,
     annotate_rows,
     clean_reasoning,
     make_annotator,
+    register_annotator,
 )
 from dreamgym.experience.format import format_target, has_tag, parse_target
-
-ENVS = ("babyai", "textcraft", "textworld", "scienceworld")
-
-
-def _check_rationale(env, row, instruction=""):
-    note = make_annotator(env)(row["state"], row["action"], row["next_state"], row["reward"], row["done"],
-                               row["valid_action"], {"instruction": instruction})
-    assert note == clean_reasoning(note) and not has_tag(note)
-    assert 3 <= len(note.split()) <= MAX_WORDS + 1
-    assert note.startswith("Valid" if row["valid_action"] else "Invalid:"), note
-    assert f"reward {1 if row['reward'] > 0 else 0}" in note, note
-    if row["reward"] > 0:
-        assert "reached" in note or "Crafted the goal" in note
-    assert parse_target(format_target(note, row["valid_action"], "s", row["reward"], row["done"])).reasoning == note
-    return note
-
-
-@pytest.mark.parametrize("env", ["babyai", "textcraft"])
-def test_rule_annotators_on_real_rows(fast_rows, env):
-    steps, tasks = fast_rows[env]
-    instr = dict(zip(tasks["task_id"], tasks["instruction"], strict=True))
-    rows = steps.to_dict("records")
-    assert any(not r["valid_action"] for r in rows) and any(r["reward"] > 0 for r in rows)
-    notes = [_check_rationale(env, r, instr[r["task_id"]]) for r in rows]
-    assert notes == [_check_rationale(env, r, instr[r["task_id"]]) for r in rows]  # deterministic
-    goal = instr[rows[0]["task_id"]]
-    assert goal in notes[0] or goal.removeprefix("craft ") in notes[0]
-
-
-def test_babyai_rationale_names_the_change():
-    ann = make_annotator("babyai")
-    s = "There is a blue key 1, right in front of you 1 steps away. You are not carrying anything."
-    n = "You see no objects. You are carrying a blue key."
-    note = ann(s, "pick up blue key 1", n, 0.0, False, True, {"instruction": "go to the red ball"})
-    assert note == "Valid: pick up blue key 1. Now carries blue key. Goal (go to the red ball) not reached yet: reward 0."
-    turn = ann("You see no objects. You are not carrying anything.", "turn left",
-               "There is a red ball 1, 2 steps to your left. You are not carrying anything.", 0.0, False, True)
-    assert "now sees red ball 1" in turn.lower()
-    bad = ann(s, "move forward", "You cannot move forward: the way is blocked. " + s, 0.0, False, False)
-    assert bad.startswith("Invalid: you cannot move forward: the way is blocked; nothing changes.")
-    win = ann(s, "go to blue key 1", s + " The task is completed.", 1.0, True, True, {"instruction": "go to the blue key"})
-    assert win.endswith("Goal (go to the blue key) reached: reward 1, done.")
-
-
-def test_textcraft_rationale_names_missing_items_and_deltas():
-    ann = make_annotator("textcraft")
-    info = {"instruction": "craft chest"}
-    s = "Crafted 4 minecraft:oak_planks\nInventory: 1 oak logs, 4 oak planks"
-    craft = ann(s, "craft 1 chest using 8 oak planks", "Could not find enough items to craft minecraft:chest\n"
-                "Inventory: 1 oak logs, 4 oak planks", 0.0, False, False, info)
-    assert craft == ("Invalid: not enough items, needs 8 oak planks (have 4); nothing changes. The goal chest is not "
-                     "crafted yet: reward 0.")
-    got = ann(s, "get 2 oak logs", "Got 2 oak logs\nInventory: 3 oak logs, 4 oak planks", 0.0, False, True, info)
-    assert got == ("Valid: oak logs is a base item, fetched. Inventory: +2 oak logs. The goal chest is not crafted yet: "
-                   "reward 0.")
-    nope = ann(s, "get 2 stick", "Could not find stick\nInventory: 1 oak logs, 4 oak planks", 0.0, False, False, info)
-    assert nope.startswith("Invalid: stick is not a base item")
-    done = ann("Inventory: 8 oak planks", "craft 1 chest using 8 oak planks", "Crafted 1 minecraft:chest\n"
-               "Inventory: 1 chest", 1.0, True, True, info)
-    assert "-8 oak planks, +1 chest" in done and done.endswith("Crafted the goal chest: reward 1, done.")
-
 
 TW_ROWS = [
     dict(state="You are carrying nothing.", action="dance", next_state="That's not a verb I recognise.", reward=0.0,
@@ -116,22 +59,31 @@ SW_ROWS = [
 ]
 
 
-def test_textworld_and_scienceworld_rationales():
-    notes = [_check_rationale("textworld", r) for r in TW_ROWS]
-    assert notes[0].startswith("Invalid: the game answers \"That's not a verb I recognise\"")
-    assert "reveals" in notes[1] and "inventory" in notes[2] and "+1 point" in notes[2]
-    assert notes[3].endswith("Goal reached: reward 1, done.") and "corridor" in notes[4]
-    sw = [_check_rationale("scienceworld", r) for r in SW_ROWS]
-    assert "no known action matches" in sw[0]
-    assert "moves from the hallway to the kitchen" in sw[1].lower() and "Inventory gains thermometer" in sw[2]
+def test_make_annotator_picks_the_env_rule_or_a_plug_in():
+    spec = get_spec("textcraft")
+    assert make_annotator(None, spec) is spec.annotate
+    assert make_annotator("rule", spec) is spec.annotate
+    assert make_annotator(None, get_spec("babyai")) is get_spec("babyai").annotate
+
+    @register_annotator("test-annotators-echo")
+    def echo(state, action, next_state, reward, done, valid_action, info=None):
+        return f"{action} -> {next_state}"
+
+    assert make_annotator("test-annotators-echo", spec) is echo
+    assert "test-annotators-echo" in ANNOTATORS.names()
+    assert annotate_rows(make_annotator("test-annotators-echo", spec), [dict(TW_ROWS[0], info=None)]) == \
+        ["dance -> That's not a verb I recognise."]
+    with pytest.raises(UnknownNameError, match="unknown annotator 'nope'.*test-annotators-echo"):
+        make_annotator("nope", spec)
 
 
-def test_unknown_annotator_and_clean_reasoning():
-    with pytest.raises(UnknownNameError, match="unknown annotator 'nope'"):
-        make_annotator("nope")
+def test_clean_reasoning():
     assert clean_reasoning("a <think> b\n\n c</done>") == "a b c"
     long = clean_reasoning(" ".join(f"w{i}" for i in range(100)), max_words=5)
     assert long == "w0 w1 w2 w3 w4 …"
+    assert len(clean_reasoning(" ".join(["w"] * 100)).split()) == MAX_WORDS + 1
+    note = clean_reasoning("moved <next>x</next> on")
+    assert not has_tag(note) and parse_target(format_target(note, True, "s", 0.0, False)).reasoning == note
 
 
 # ---- LLM annotator against a real local server -------------------------------------------------------------------

@@ -1,30 +1,25 @@
-"""Formats of the experience model: target format/parse (with property tests), abstract states, the prompt."""
+"""The experience model's target format: the tags, format_target / format_reward and the strict parser (with
+property tests). Abstract states are each env's (tests/envs/<name>/); the prompt is tested in test_prompt.py."""
 
 from __future__ import annotations
-
-import re
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dreamgym.errors import DreamGymError, UnknownNameError
+from dreamgym.errors import DreamGymError
 from dreamgym.experience.format import (
-    ELLIPSIS,
     SPECIAL_TOKENS,
     STOP,
     FormatError,
     ParseFailure,
     Prediction,
-    abstract_state,
-    build_prompt,
     format_reward,
     format_target,
+    has_tag,
     parse_target,
-    task_context,
+    strip_tags,
 )
-
-ENVS = ("babyai", "textcraft", "textworld", "scienceworld")
 
 # ---- target ----------------------------------------------------------------------------------------------------
 
@@ -53,6 +48,18 @@ def test_format_target_exact_and_ablation():
                                          (0.0001, "0")])
 def test_reward_is_compact(reward, text):
     assert format_reward(reward) == text
+
+
+@pytest.mark.parametrize("reward", [1.5, -0.1, float("nan"), float("inf")])
+def test_format_reward_raises_format_error(reward):
+    with pytest.raises(FormatError, match=r"\[0, 1\]") as info:
+        format_reward(reward)
+    assert isinstance(info.value, DreamGymError) and isinstance(info.value, ValueError)
+
+
+def test_tags_are_found_and_stripped():
+    assert has_tag("a <obs> b") and has_tag("x</done>") and not has_tag("a < b > c <s>")
+    assert strip_tags("a<obs>b</obs>c") == "a b c" and not has_tag(strip_tags("".join(SPECIAL_TOKENS)))
 
 
 @pytest.mark.parametrize("kwargs,match", [
@@ -145,197 +152,3 @@ def test_require_reasoning_switch():
     assert "missing <think>" in parse_target(without, require_reasoning=True).reason
     assert "unexpected <think>" in parse_target(with_think, require_reasoning=False).reason
     assert parse_target(without, require_reasoning=False).reasoning == ""
-
-
-# ---- abstract states --------------------------------------------------------------------------------------------
-
-BABYAI_RAW = ("There is a red ball 1, 4 steps in front of you and 3 steps to your right. There is an open grey door 1, "
-              "right in front of you 2 steps away. There is a blue key 2, 1 steps to your left. You are facing a wall "
-              "6 steps away. There is a wall 2 steps to your left and 1 steps to your right. You are carrying a "
-              "yellow box.")
-TEXTWORLD_RAW = ("You are hungry! Let's cook a delicious meal. Check the cookbook in the kitchen for the recipe. Once "
-                 "done, enjoy your meal!\n-= Kitchen =-\nYou find yourself in a kitchen. A typical one.\nYou see a "
-                 "fridge. The counter is vast. On the counter you can make out a cookbook and a knife. Look over "
-                 "there! a stove. But the thing is empty.\nYou need an exit without a door? You should try going east."
-                 " Don't worry, there is no door.")
-SCIENCEWORLD_RAW = ("This room is called the kitchen. In it, you see:\nthe agent\na substance called air\na chair. On "
-                    "the chair is: nothing.\na fridge. The fridge door is closed.\nYou also see:\nA door to the hallway "
-                    "(that is open)\n[Location: kitchen. Inventory: an orange]")
-
-
-def test_babyai_abstraction_is_a_compact_rewrite():
-    assert abstract_state("babyai", BABYAI_RAW) == ("red ball 1: 4 ahead 3 right; open grey door 1: 2 ahead; blue key "
-                                                    "2: 1 left; wall: 6 ahead, 2 left, 1 right; carrying yellow box")
-    invalid = "You cannot move forward: the way is blocked. You see no objects. You are not carrying anything."
-    assert abstract_state("babyai", invalid) == ("You cannot move forward: the way is blocked; no objects; "
-                                                 "carrying nothing")
-    small = abstract_state("babyai", BABYAI_RAW, 90)  # the farthest (last) objects go first; walls/carrying stay
-    assert len(small) <= 90 and small.endswith("carrying yellow box") and ELLIPSIS in small
-    assert small.startswith("red ball 1: 4 ahead 3 right")
-
-
-def test_textcraft_abstraction_moves_recipes_to_the_task():
-    first = ("Crafting commands:\ncraft 4 oak planks using 1 oak logs\ncraft 1 chest using 8 planks\n\n"
-             "Goal: craft chest.")
-    assert abstract_state("textcraft", first) == "Goal: craft chest."
-    assert task_context("textcraft", "craft chest", first) == ("craft chest\ncraft 4 oak planks using 1 oak logs\n"
-                                                               "craft 1 chest using 8 planks")
-    assert task_context("babyai", "  go to\nthe red ball ") == "go to the red ball"
-    later = "Crafted 4 minecraft:oak_planks\nInventory: 4 oak planks"
-    assert abstract_state("textcraft", later) == "Crafted 4 oak planks\nInventory: 4 oak planks"
-    assert abstract_state("textcraft", "Could not find a valid recipe for ItemTagWithCount(item_tag=ItemTag(tag=None, "
-                          "item_id='minecraft:lead'), count=2)\nInventory: empty") == (
-        "Could not find a valid recipe for 2 lead\nInventory: empty")
-    long_msg = "Got 1 " + "x" * 200 + "\nInventory: 1 oak logs"
-    assert abstract_state("textcraft", long_msg, 40).endswith("Inventory: 1 oak logs")
-
-
-def test_textworld_abstraction_drops_flavour_and_canonicalises():
-    assert abstract_state("textworld", TEXTWORLD_RAW) == (
-        "-= Kitchen =-\nYou see a fridge. On the counter you can make out a cookbook and a knife. You see a stove. "
-        "It is empty.\nThere is an exit to the east.")
-    end = ("You eat the meal. Not bad.\nYour score has just gone up by one point.\n*** The End ***\n"
-           "You scored 5 out of a possible 5, in 13 turns.")
-    assert abstract_state("textworld", end) == "You eat the meal. Not bad.\nScore +1.\n*** The End ***"
-    assert abstract_state("textworld", "The bed is reliable.") == "Nothing notable."
-
-
-def test_scienceworld_abstraction_keeps_location_line():
-    assert abstract_state("scienceworld", SCIENCEWORLD_RAW) == (
-        "In the kitchen you see:\na chair. On the chair is: nothing.\na fridge. The fridge door is closed.\n"
-        "door to hallway (open)\n[Location: kitchen. Inventory: an orange]")
-    small = abstract_state("scienceworld", SCIENCEWORLD_RAW, 80)
-    assert len(small) <= 80 and small.endswith("[Location: kitchen. Inventory: an orange]")
-
-
-@pytest.mark.parametrize("env", ["babyai", "textcraft"])
-@pytest.mark.parametrize("budget", [24, 40, 120, 600])
-def test_abstraction_on_real_rows_is_idempotent_and_within_budget(fast_rows, env, budget):
-    steps, _ = fast_rows[env]
-    for text in sorted(set(steps["state"]) | set(steps["next_state"])):
-        a = abstract_state(env, text, budget)
-        assert a and len(a) <= budget
-        assert abstract_state(env, a, budget) == a
-
-
-@pytest.mark.parametrize("env,raw", [("textworld", TEXTWORLD_RAW), ("scienceworld", SCIENCEWORLD_RAW),
-                                     ("babyai", BABYAI_RAW)])
-def test_abstraction_idempotent_on_samples(env, raw):
-    for budget in (30, 60, 600):
-        a = abstract_state(env, raw, budget)
-        assert 0 < len(a) <= budget and abstract_state(env, a, budget) == a
-
-
-TEXTCRAFT_RAW = ("Crafting commands:\ncraft 4 oak planks using 1 oak logs\n\nGoal: craft chest.\nCrafted 4 "
-                 "minecraft:oak_planks\nInventory: 1 oak logs, 4 oak planks\nCould not find stick")
-_FRAGMENTS = {env: sorted({s for line in raw.splitlines() for s in re.split(r"(?<=[.!?])\s+", line)})
-              for env, raw in (("babyai", BABYAI_RAW + " You see no objects. The task is completed."),
-                               ("textcraft", TEXTCRAFT_RAW), ("textworld", TEXTWORLD_RAW),
-                               ("scienceworld", SCIENCEWORLD_RAW))}
-
-
-@pytest.mark.parametrize("env", ENVS)
-def test_abstraction_is_idempotent_on_generated_text(env):
-    @settings(max_examples=150, deadline=None)
-    @given(st.lists(st.sampled_from(_FRAGMENTS[env]) | st.text(max_size=15), max_size=10),
-           st.lists(st.sampled_from([" ", "\n", "; ", ". ", ""]), min_size=10, max_size=10), st.integers(24, 300))
-    def check(parts, seps, budget):
-        a = abstract_state(env, "".join(p + q for p, q in zip(parts, seps, strict=False)), budget)
-        assert len(a) <= budget and abstract_state(env, a, budget) == a
-
-    check()
-
-
-def test_abstraction_errors():
-    with pytest.raises(UnknownNameError, match="unknown state abstraction 'nope'.*babyai"):
-        abstract_state("nope", "x")
-    with pytest.raises(DreamGymError, match="below the minimum"):
-        abstract_state("babyai", "x", 3)
-    assert abstract_state("generic", "a  b\n\n c", 100) == "a b\nc"
-
-
-# ---- prompt -----------------------------------------------------------------------------------------------------
-
-HIST = [(f"There is a red ball 1, {k} steps in front of you and 1 steps to your right. You are not carrying "
-         "anything.", "move forward") for k in (6, 5, 4)]
-REFS = [dict(state="There is a red ball 1, 2 steps in front of you and 1 steps to your right. You are not carrying "
-             "anything.", action="move forward", next_state="There is a red ball 1, 1 steps in front of you and 1 "
-             "steps to your right. You are not carrying anything.", reward=0.0, done=False, valid_action=True),
-        dict(state="You see no objects. You are not carrying anything.", action="drop",
-             next_state="You cannot drop: you are not carrying anything. You see no objects. You are not carrying "
-             "anything.", reward=0.0, done=False, valid_action=False)]
-CUR = "There is a red ball 1, 3 steps in front of you and 1 steps to your right. You are not carrying anything."
-
-
-def _prompt(**kw):
-    args = dict(instruction="go to the red ball", history=HIST, retrieved=REFS, state=CUR, action="move forward",
-                env="babyai", history_window=2, budget=3072) | kw
-    return build_prompt(args.pop("instruction"), args.pop("history"), args.pop("retrieved"), args.pop("state"),
-                        args.pop("action"), **args)
-
-
-def test_prompt_layout_and_determinism():
-    p = _prompt()
-    assert p == _prompt()
-    assert p == ("<task>go to the red ball</task>"
-                 "<ref><obs>red ball 1: 2 ahead 1 right; carrying nothing</obs><act>move forward</act><valid>1</valid>"
-                 "<next>red ball 1: 1 ahead 1 right; carrying nothing</next><reward>0</reward><done>0</done></ref>"
-                 "<ref><obs>no objects; carrying nothing</obs><act>drop</act><valid>0</valid><next>You cannot drop: "
-                 "you are not carrying anything; no objects; carrying nothing</next><reward>0</reward><done>0</done>"
-                 "</ref><hist><obs>red ball 1: 5 ahead 1 right; carrying nothing</obs><act>move forward</act>"
-                 "<obs>red ball 1: 4 ahead 1 right; carrying nothing</obs><act>move forward</act></hist>"
-                 "<obs>red ball 1: 3 ahead 1 right; carrying nothing</obs><act>move forward</act>")
-
-
-def test_prompt_ablations():
-    full = _prompt()
-    no_hist = _prompt(history_window=0)
-    no_refs = _prompt(retrieved=[])
-    assert "<hist>" in full and "<hist>" not in no_hist and "<ref>" in no_hist
-    assert "<ref>" not in no_refs and "<hist>" in no_refs
-    assert re.sub(r"<ref>.*?</ref>", "", full, flags=re.S) == no_refs  # switches remove exactly their block
-    assert re.sub(r"<hist>.*?</hist>", "", full, flags=re.S) == no_hist
-    assert _prompt(history_window=0, retrieved=[]) == ("<task>go to the red ball</task><obs>red ball 1: 3 ahead 1 "
-                                                       "right; carrying nothing</obs><act>move forward</act>")
-    assert _prompt(history_window=5).count("<obs>") == 2 + 3 + 1  # 2 refs, all 3 history steps, current
-    dicts = [{"state": s, "action": a, "next_state": "x"} for s, a in HIST]
-    assert _prompt(history=dicts) == full  # Step-like dicts and (state, action, next_state) tuples work alike
-    assert _prompt(history=[(s, a, "x") for s, a in HIST]) == full
-    with pytest.raises(DreamGymError, match="history_window"):
-        _prompt(history_window=-1)
-    with pytest.raises(DreamGymError, match=r"retrieved\[0\] has no 'valid_action'"):
-        _prompt(retrieved=[{k: v for k, v in REFS[0].items() if k != "valid_action"}])
-
-
-@pytest.mark.parametrize("budget", [120, 200, 300, 400, 3072])
-def test_prompt_budget_drops_refs_then_history(budget):
-    p = _prompt(budget=budget)
-    assert len(p) <= budget
-    assert p.endswith("<obs>red ball 1: 3 ahead 1 right; carrying nothing</obs><act>move forward</act>")
-    if "<ref>" in p:
-        assert "<hist>" in p  # history is kept before references
-    assert p.count("<ref>") <= 2
-
-
-def test_prompt_budget_errors_and_task_lines():
-    with pytest.raises(DreamGymError, match="cannot hold the current state"):
-        _prompt(budget=60)
-    task = "craft chest\n" + "\n".join(f"craft {i} thing{i} using 1 stuff" for i in range(50))
-    p = _prompt(instruction=task, budget=400, retrieved=[], history_window=0)
-    assert len(p) <= 400 and p.startswith("<task>craft chest\ncraft 0 thing0 using 1 stuff\n")
-    body = p.split("</task>")[0]
-    assert body.endswith(ELLIPSIS) and all(line.startswith(("craft", ELLIPSIS)) for line in body.split("\n")[1:])
-    tagged = _prompt(state=CUR + " <done>", retrieved=[], history_window=0)
-    assert tagged.count("<done>") == 0
-
-
-def test_prompt_on_real_rows_within_budget(fast_rows):
-    for env, (steps, tasks) in fast_rows.items():
-        instr = dict(zip(tasks["task_id"], tasks["instruction"], strict=True))
-        rows = steps.head(60).to_dict("records")
-        for i, r in enumerate(rows):
-            hist = [x for x in rows[max(0, i - 3):i] if x["episode_id"] == r["episode_id"]]
-            for budget in (300, 1024):
-                p = build_prompt(instr[r["task_id"]], hist, rows[:2], r["state"], r["action"], env=env,
-                                 history_window=2, budget=budget, state_budget=200)
-                assert len(p) <= budget and p.endswith("</act>")

@@ -26,13 +26,13 @@ def test_parse_reply_never_raises(text):
 
 def test_prompt_keeps_the_window_and_the_budget():
     hist = [(f"obs {i}", f"act {i}") for i in range(5)]
-    p = agent_prompt("go to the red ball", hist, "now", ["a", "b"], mode="score", window=2)
+    p = agent_prompt("go to the red ball", hist, "now", ["a", "b"], mode="score", window=2, budget=2048)
     assert p.startswith("Task: go to the red ball\n") and p.endswith("Observation: now\nAction:")
     assert "obs 3" in p and "act 4" in p and "obs 2" not in p and "Valid actions" not in p
-    g = agent_prompt("t", hist, "now", ["a", "b"], mode="generate", window=0)
+    g = agent_prompt("t", hist, "now", ["a", "b"], mode="generate", window=0, budget=2048)
     assert g.endswith("Observation: now\nValid actions: a | b\n") and "obs" not in g.replace("Observation: now", "")
-    short = agent_prompt("t", hist, "now", None, window=5, budget=70)
+    short = agent_prompt("t", hist, "now", None, mode="score", window=5, budget=70)
     assert len(short) <= 70 and "obs 4" in short and "obs 0" not in short
-    huge = agent_prompt("t", [], "x" * 500 + "END", None, budget=100)
+    huge = agent_prompt("t", [], "x" * 500 + "END", None, mode="score", window=2, budget=100)
     assert len(huge) <= 104 and huge.endswith("END\nAction:")
     assert candidate_text("turn left") == " turn left\n"

@@ -7,8 +7,11 @@ from dataclasses import dataclass
 
 from polutil import tiny_agent
 
+from dreamgym.config import ExperienceConfig
 from dreamgym.data.schema import Task
+from dreamgym.envs import get_spec
 from dreamgym.experience.format import STOP, format_target
+from dreamgym.experience.prompt import PromptSpec
 from dreamgym.experience.synthetic import ExperienceModel, SyntheticEnv
 from dreamgym.policy.rollout import rollout
 
@@ -38,7 +41,8 @@ class ScriptedExperienceModel:
 
 def test_rollout_batches_a_synthetic_env_and_ends_episodes(rows, tmp_path):
     gen = ScriptedExperienceModel()
-    xm = ExperienceModel(gen, "babyai", retry_generator=ScriptedExperienceModel(), version="xm-test")
+    spec = PromptSpec.from_config(ExperienceConfig(), get_spec("babyai"))
+    xm = ExperienceModel(gen, spec, retry_generator=ScriptedExperienceModel(), version="xm-test")
     envs = [SyntheticEnv(xm, TASKS, initial_state=lambda t: "red ball 1: 2 ahead", max_steps=10) for _ in TASKS]
     agent = tiny_agent(rows, tmp_path, mode="generate", max_new_tokens=6)
     eps = rollout(agent, envs, TASKS, horizon=3, groups=[7, 7, 8])

@@ -101,14 +101,14 @@ def test_behaviour_cloning_raises_the_expert_action(rows, tmp_path):
     agent = tiny_agent(rows, tmp_path, hidden=48)
     with make_env("babyai", **EASY) as env:
         demos = expert_demos(steps, tasks, n=6, accept=env.accepts)
+        ex = bc_examples(demos, agent, env)
     assert demos and all(t.task_id.startswith("babyai-GoToRedBallNoDists") for t, _ in demos)
-    ex = bc_examples(demos, agent)
     assert ex["completion"].str.startswith(" ").all() and ex["prompt"].str.endswith("Action:").all()
     task, g = demos[0]
     first = g.iloc[0]
     with make_env("babyai", **EASY) as env:
         env.reset(task)
-        ctx = Context(task.instruction, [], str(first.state), env.available_actions())
+        ctx = Context(env.task_text, [], env.observe(str(first.state)), env.available_actions())
     k = ctx.actions.index(first.action)
     before = agent.decision_logprobs([_force(agent, ctx, k)])["logp"]
     res = behaviour_clone(agent, ex, None, SFTParams(max_steps=40, batch_size=8, learning_rate=3e-3, max_length=512,

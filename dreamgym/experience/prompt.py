@@ -1,0 +1,206 @@
+"""The experience model's prompt: one `PromptSpec`, built from the config, shared by training and inference.
+
+    spec = PromptSpec.from_config(cfg.experience, get_spec("babyai"), max_steps=64)
+    prompt = spec.prompt(task_text, history, retrieved, state, action)
+    # <task>{task}</task>[<ref>…</ref>…][<hist><obs>{s}</obs><act>{a}</act>…</hist>]<obs>{s}</obs><act>{a}</act>
+    spec.target(reasoning, valid, next_state, reward, done); spec.parse(generated)
+    spec.query(state, action, episode_id, task_id, split)   # the one retrieval query (abstract state, action)
+
+build_examples() (SFT targets) and ExperienceModel (synthesis, fidelity) both write prompts through the same
+spec, so the prompt of a transition is the same text in training and at inference; the config is the only
+place the history window, retrieval depth and budgets are set. States are the env's abstract states
+(`EnvSpec.observe`, idempotent, so raw and abstract input give the same prompt). Retrieved transitions are
+shown with the target's own tags and the target's own labels: a `done` at the data's step limit without
+success is truncation (shown and trained as 0, since a synthetic env truncates on its own).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from dreamgym.envs.base import EnvSpec
+from dreamgym.envs.text import fit_parts, squeeze, truncate
+from dreamgym.errors import DreamGymError
+from dreamgym.experience.format import (
+    ACT_CLOSE,
+    ACT_OPEN,
+    HIST_CLOSE,
+    HIST_OPEN,
+    OBS_CLOSE,
+    OBS_OPEN,
+    REF_CLOSE,
+    REF_OPEN,
+    TASK_CLOSE,
+    TASK_OPEN,
+    ParseFailure,
+    Prediction,
+    format_target,
+    has_tag,
+    parse_target,
+    strip_tags,
+)
+
+#: an action longer than this is cut (no env takes commands this long)
+MAX_ACTION_CHARS = 200
+
+
+@dataclass(frozen=True)
+class RetrievalQuery:
+    """One retrieval: the abstract state and the action, and what to leave out (the querying episode and every
+    episode of the same task), searched among rows of the train split."""
+
+    state: str
+    action: str
+    episode_id: str | None
+    task_id: str | None
+    split: str = "train"
+
+
+def truncated_done(done: bool, success: bool, t: int, max_steps: int | None) -> bool:
+    """The `done` label of a transition: a failed episode's done at the data's step limit is truncation, not a
+    state of the env, so it is False; everything else as recorded."""
+    truncated = max_steps is not None and bool(done) and not bool(success) and int(t) + 1 >= int(max_steps)
+    return bool(done) and not truncated
+
+
+def _field(row: Any, key: str, where: str) -> Any:
+    if isinstance(row, Mapping):
+        if key not in row:
+            raise DreamGymError(f"{where} has no '{key}'; it needs state, action"
+                                + (", next_state, reward, done, valid_action" if where.startswith("retrieved") else ""))
+        return row[key]
+    return getattr(row, key)
+
+
+def _history_pairs(history: Sequence[Any]) -> list[tuple[str, str]]:
+    out = []
+    for i, h in enumerate(history):
+        if isinstance(h, Mapping) or (hasattr(h, "state") and hasattr(h, "action")):
+            out.append((str(_field(h, "state", f"history[{i}]")), str(_field(h, "action", f"history[{i}]"))))
+        elif isinstance(h, Sequence) and not isinstance(h, str) and len(h) in (2, 3):
+            out.append((str(h[0]), str(h[1])))
+        else:
+            raise DreamGymError(f"history[{i}] must be (state, action[, next_state]) or a Step-like dict, "
+                                f"got {type(h).__name__}")
+    return out
+
+
+def _clean(text: str) -> str:
+    return strip_tags(text) if has_tag(text) else text
+
+
+@dataclass(frozen=True)
+class PromptSpec:
+    """How one env's transitions are written for its experience model (see the module docstring).
+
+    env: the EnvSpec (its observation and task context); history_window: earlier steps shown (0: none);
+    k: transitions retrieved per step (0: none); budget / state_budget: prompt / state char budgets;
+    with_reasoning: targets open with a think block; max_steps: the step limit the real data was collected
+    with (its truncation dones are relabelled, see truncated_done); None: no relabelling.
+    """
+
+    env: EnvSpec
+    history_window: int
+    k: int
+    budget: int
+    state_budget: int
+    with_reasoning: bool
+    max_steps: int | None = None
+
+    def __post_init__(self):
+        if self.history_window < 0:
+            raise DreamGymError(f"history_window must be >= 0, got {self.history_window}")
+        if self.k < 0:
+            raise DreamGymError(f"k (retrieved transitions) must be >= 0, got {self.k}")
+
+    @classmethod
+    def from_config(cls, cfg: Any, env: EnvSpec, max_steps: int | None = None) -> PromptSpec:
+        """The spec of `env` per an ExperienceConfig (history_window, k, prompt_budget, state_budget,
+        with_reasoning); `max_steps`: the env's step limit when its data was collected."""
+        return cls(env=env, history_window=int(cfg.history_window), k=int(cfg.k), budget=int(cfg.prompt_budget),
+                   state_budget=int(cfg.state_budget), with_reasoning=bool(cfg.with_reasoning), max_steps=max_steps)
+
+    # ---- texts ----------------------------------------------------------------------------------------------
+    def abstract(self, text: str) -> str:
+        """The abstract state of a raw or abstract observation, within state_budget."""
+        return self.env.observe(_clean(str(text)), self.state_budget)
+
+    def task_text(self, instruction: str, first_state: str | None = None) -> str:
+        """The task block's text (the env's task context of the instruction and the first observation)."""
+        return self.env.task_text(instruction, first_state)
+
+    def query(self, state: str, action: str, episode_id: str | None, task_id: str | None,
+              split: str = "train") -> RetrievalQuery:
+        """The retrieval query of a transition: its abstract state and action, and the exclusion keys."""
+        return RetrievalQuery(self.abstract(state), self.action(action), episode_id, task_id, split)
+
+    def action(self, text: str) -> str:
+        """An action as the prompt shows it: whitespace squeezed, tags removed, at most MAX_ACTION_CHARS."""
+        return truncate(squeeze(_clean(str(text))), MAX_ACTION_CHARS)
+
+    def target(self, reasoning: str, valid: bool, next_state: str, reward: float, done: bool) -> str:
+        """The target text (format.format_target; no think block when with_reasoning is False)."""
+        return format_target(reasoning, valid, next_state, reward, done, self.with_reasoning)
+
+    def parse(self, text: str) -> Prediction | ParseFailure:
+        """The strict parse of a generated target (a think block required iff with_reasoning)."""
+        return parse_target(text, require_reasoning=self.with_reasoning)
+
+    def reference(self, row: Mapping[str, Any], where: str = "retrieved") -> str:
+        """One retrieved transition as a `<ref>` block ("" when its next state is empty), with the target's
+        labels: reward 0 when invalid, truncation dones relabelled (needs the row's t and success when the
+        spec has max_steps)."""
+        valid = bool(_field(row, "valid_action", where))
+        reward = float(_field(row, "reward", where)) if valid else 0.0
+        ns = self.abstract(_field(row, "next_state", where))
+        if not ns.strip():
+            return ""
+        done = bool(_field(row, "done", where))
+        if self.max_steps is not None and done:
+            done = truncated_done(done, bool(row.get("success", reward > 0)), int(row.get("t", 0)), self.max_steps)
+        body = (f"{OBS_OPEN}{self.abstract(_field(row, 'state', where))}{OBS_CLOSE}{ACT_OPEN}"
+                f"{self.action(_field(row, 'action', where))}{ACT_CLOSE}{format_target('', valid, ns, reward, done, False)}")
+        return f"{REF_OPEN}{body}{REF_CLOSE}"
+
+    def prompt(self, task_text: str, history: Sequence[Any], retrieved: Sequence[Mapping[str, Any]], state: str,
+               action: str) -> str:
+        """The prompt for (state, action), at most `budget` chars; deterministic.
+
+        task_text: the task block (see task_text). history: the episode's earlier steps, oldest first, as
+        (state, action[, next_state]) tuples or Step-like dicts; the last `history_window` are shown (their next
+        states are the following entries' states, so they are not repeated). retrieved: transitions from the
+        replay buffer (dicts with state, action, next_state, reward, done, valid_action[, t, success]), best
+        first; the first k are shown. Budget order: the current state and action; then the task (lines after
+        the first dropped from the end to fit, the first cut if it must be); then the history (latest first,
+        stopping at the first entry that does not fit); then the references (in rank order, skipping those that
+        do not fit). Layout: task, references, history, current step (the latest context sits next to the target).
+        """
+        cur = f"{OBS_OPEN}{self.abstract(state)}{OBS_CLOSE}{ACT_OPEN}{self.action(action)}{ACT_CLOSE}"
+        room = self.budget - len(cur) - len(TASK_OPEN) - len(TASK_CLOSE)
+        if room < 16:
+            raise DreamGymError(f"prompt budget={self.budget} chars cannot hold the current state and action "
+                                f"({len(cur)} chars); raise the budget or lower state_budget={self.state_budget}")
+        task_lines = [line.strip() for line in _clean(str(task_text)).splitlines() if line.strip()]
+        task = f"{TASK_OPEN}{fit_parts([(line, i == 0) for i, line in enumerate(task_lines)], room, chr(10))}{TASK_CLOSE}"
+        left = self.budget - len(cur) - len(task)
+
+        hist_items: list[str] = []
+        pairs = _history_pairs(history)[-self.history_window:] if self.history_window else []
+        wrap = len(HIST_OPEN) + len(HIST_CLOSE)
+        for s, a in reversed(pairs):
+            item = f"{OBS_OPEN}{self.abstract(s)}{OBS_CLOSE}{ACT_OPEN}{self.action(a)}{ACT_CLOSE}"
+            if len(item) + (wrap if not hist_items else 0) > left:
+                break
+            left -= len(item) + (wrap if not hist_items else 0)
+            hist_items.insert(0, item)
+        hist = f"{HIST_OPEN}{''.join(hist_items)}{HIST_CLOSE}" if hist_items else ""
+
+        refs = []
+        for i, r in enumerate(list(retrieved)[: self.k]):
+            item = self.reference(r, f"retrieved[{i}]")
+            if item and len(item) <= left:
+                refs.append(item)
+                left -= len(item)
+        return task + "".join(refs) + hist + cur
