@@ -332,7 +332,7 @@ class BCParams(_Strict):
 
 class PolicyEvalParams(_Strict):
     split: Literal["train", "val", "test"] = Field("val", description="split of the evaluations during training")
-    episodes: int = Field(100, ge=1, description="held-out tasks per evaluation (one greedy episode each)")
+    episodes: int = Field(100, ge=1, description="held-out tasks per evaluation (one episode each, sampled; see greedy_too)")
     every: int = Field(20, ge=0, description="updates between evaluations (0: before and after training only)")
     final_split: Literal["train", "val", "test"] = Field("test", description="split of the final evaluation")
     horizon: int | None = Field(None, ge=1, description="turns per evaluation episode (null: the last horizon stage)")
@@ -347,7 +347,7 @@ class PolicyConfig(_Strict):
     history_window: int = Field(2, ge=0, description="earlier (observation, action) steps in the prompt")
     prompt_budget: int = Field(1536, ge=64, description="prompt length budget in characters")
     max_new_tokens: int = Field(48, ge=4, description="generate mode: reply budget in tokens")
-    temperature: float = Field(1.0, gt=0, description="sampling temperature while training (evaluation is greedy)")
+    temperature: float = Field(1.0, gt=0, description="softmax temperature of the policy over candidates (score mode) or tokens (generate mode), in training and in eval/* (eval/greedy_* takes the argmax)")
     score_norm: Literal["mean", "sum"] = Field("mean", description="score mode: a candidate's score is the mean (or sum) of its token log-probs")
     batch_size: int = Field(64, ge=1, description="rows per forward pass while acting")
     seed: int = Field(0, description="model init, task sampling and action sampling")

@@ -1,6 +1,6 @@
 """The experience model's prompt: one `PromptSpec`, built from the config, shared by training and inference.
 
-    spec = PromptSpec.from_config(cfg.experience, get_spec("babyai"), max_steps=64)
+    spec = PromptSpec.from_config(cfg.experience, get_spec("myenv"), max_steps=64)
     prompt = spec.prompt(task_text, history, retrieved, state, action)
     # <task>{task}</task>[<ref>…</ref>…][<hist><obs>{s}</obs><act>{a}</act>…</hist>]<obs>{s}</obs><act>{a}</act>
     spec.target(reasoning, valid, next_state, reward, done); spec.parse(generated)

@@ -1,9 +1,9 @@
 """Build, save and load a policy: the causal LM, its tokenizer, and the agent settings that shape its prompts.
 
     agent = make_agent(cfg.policy, cache_dir, texts=policy_texts(steps, tasks))   # fresh, per the config
-    save_policy(agent, "artifacts/policy/babyai")               # plain HF directory (LoRA merged into a copy)
-    agent = load_policy("artifacts/policy/babyai")              # a local directory ...
-    agent = load_policy("models:/dreamgym-policy-babyai/3", tracking_uri=uri)   # ... or an MLflow model URI
+    save_policy(agent, "artifacts/policy/myenv")               # plain HF directory (LoRA merged into a copy)
+    agent = load_policy("artifacts/policy/myenv")              # a local directory ...
+    agent = load_policy("models:/dreamgym-policy-myenv/3", tracking_uri=uri)   # ... or an MLflow model URI
 
 The agent settings (mode, history window, prompt budget, reply budget, temperature, score norm) ride in the
 model's config.json under `dreamgym_policy`, so a checkpoint acts the same way wherever it is loaded (the MLflow
