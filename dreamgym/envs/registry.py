@@ -56,5 +56,4 @@ def get_env_class(name: str) -> type[TextEnv]:
 
 def make_env(name: str, **kwargs: Any) -> TextEnv:
     """Build env `name` with its config kwargs (a section of params.yaml `envs`)."""
-    env = get_spec(name).make(**kwargs)
-    return env
+    return get_spec(name).make(**kwargs)

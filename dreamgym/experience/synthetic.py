@@ -175,6 +175,7 @@ class SyntheticEnv(TextEnv):
 
     @property
     def spec(self):
+        """The modelled env's EnvSpec (its observation, task block and action lister)."""
         return self.model.spec.env
 
     # -- TextEnv -----------------------------------------------------------------------------------------------
