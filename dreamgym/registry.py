@@ -54,3 +54,18 @@ def lazy_getattr(package: str, module: str, names: tuple[str, ...]) -> Callable[
         raise AttributeError(f"module {package!r} has no attribute {name!r}")
 
     return __getattr__
+
+
+def lazy_exports(package: str, where: dict[str, str]) -> Callable[[str], Any]:
+    """A package `__getattr__` (PEP 562) that imports `<package>.<where[name]>` on first access of `name` and
+    caches the value, so importing the package (e.g. to reach its light `config` module) loads none of them."""
+    import sys
+
+    def __getattr__(name: str) -> Any:
+        if name not in where:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(f"{package}.{where[name]}"), name)
+        setattr(sys.modules[package], name, value)
+        return value
+
+    return __getattr__

@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 
+from dreamgym.buffer.config import BufferIndexConfig
 from dreamgym.buffer.schema import VECTOR
-from dreamgym.config import BufferIndexConfig
 from dreamgym.data.schema import STEP_SOURCES
 from dreamgym.errors import DreamGymError
 

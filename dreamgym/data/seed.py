@@ -10,8 +10,8 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from dreamgym.config import SeedDataConfig
 from dreamgym.data.collect import collect, plan_episodes
+from dreamgym.data.config import SeedDataConfig
 from dreamgym.data.schema import Step, Task
 from dreamgym.envs.base import TextEnv
 

@@ -5,26 +5,54 @@ annotator come from its EnvSpec (dreamgym/envs/<name>/).
 
     from dreamgym.experience import PromptSpec, build_examples, format_target, parse_target
 
-Importing this package is cheap: no model or heavy library is loaded.
+Importing this package is cheap: names resolve lazily (PEP 562), so neither pandas nor a model library loads
+until a name is used (`dreamgym.experience.config` is read by the config on every command).
 """
 
 from __future__ import annotations
 
-from dreamgym.experience.annotators import (
-    ANNOTATORS,
-    HFAnnotator,
-    LLMAnnotator,
-    annotate_rows,
-    clean_reasoning,
-    make_annotator,
-    register_annotator,
-)
-from dreamgym.experience.examples import EXAMPLE_COLUMNS, build_examples
-from dreamgym.experience.format import SPECIAL_TOKENS, STOP, ParseFailure, Prediction, format_target, parse_target
-from dreamgym.experience.prompt import PromptSpec, RetrievalQuery, truncated_done
+from dreamgym.registry import lazy_exports
+
+_WHERE = {
+    "ANNOTATORS": "annotators",
+    "HFAnnotator": "annotators",
+    "LLMAnnotator": "annotators",
+    "annotate_rows": "annotators",
+    "clean_reasoning": "annotators",
+    "make_annotator": "annotators",
+    "register_annotator": "annotators",
+    "EXAMPLE_COLUMNS": "examples",
+    "build_examples": "examples",
+    "ParseFailure": "format",
+    "Prediction": "format",
+    "SPECIAL_TOKENS": "format",
+    "STOP": "format",
+    "format_target": "format",
+    "parse_target": "format",
+    "PromptSpec": "prompt",
+    "RetrievalQuery": "prompt",
+    "truncated_done": "prompt",
+}
 
 __all__ = [
-    "ANNOTATORS", "EXAMPLE_COLUMNS", "SPECIAL_TOKENS", "STOP", "HFAnnotator", "LLMAnnotator", "ParseFailure",
-    "Prediction", "PromptSpec", "RetrievalQuery", "annotate_rows", "build_examples", "clean_reasoning",
-    "format_target", "make_annotator", "parse_target", "register_annotator", "truncated_done",
+    "ANNOTATORS",
+    "EXAMPLE_COLUMNS",
+    "SPECIAL_TOKENS",
+    "STOP",
+    "HFAnnotator",
+    "LLMAnnotator",
+    "ParseFailure",
+    "Prediction",
+    "PromptSpec",
+    "RetrievalQuery",
+    "annotate_rows",
+    "build_examples",
+    "clean_reasoning",
+    "format_target",
+    "make_annotator",
+    "parse_target",
+    "register_annotator",
+    "truncated_done",
 ]
+
+__getattr__ = lazy_exports(__name__, _WHERE)

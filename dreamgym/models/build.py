@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from dreamgym.config import ModelConfig
+    from dreamgym.models.config import ModelConfig
 
 
 def build_model(cfg: ModelConfig, cache_dir: Path, *, texts: Sequence[str] | None = None, seed: int = 0,

@@ -24,8 +24,8 @@ from typing import Any
 
 import pandas as pd
 
-from dreamgym.config import SFTParams
 from dreamgym.errors import DreamGymError
+from dreamgym.models.config import SFTParams
 
 
 @dataclass

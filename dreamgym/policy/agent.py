@@ -35,9 +35,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from dreamgym.config import PolicyConfig
 from dreamgym.errors import DreamGymError
 from dreamgym.models.scoring import ValueHead, pack_rows, shared_prefix_scores, token_logprobs
+from dreamgym.policy.config import PolicyConfig
 from dreamgym.policy.core import segment_log_softmax
 from dreamgym.policy.format import MODES, agent_prompt, candidate_text, parse_reply
 

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from dreamgym.config import SFTParams
 from dreamgym.data.schema import Task
 from dreamgym.envs.base import TextEnv
 from dreamgym.errors import DreamGymError
+from dreamgym.models.config import SFTParams
 from dreamgym.policy.agent import Agent, Context
 from dreamgym.policy.format import candidate_text, reply_text
 

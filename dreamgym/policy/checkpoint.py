@@ -21,9 +21,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from dreamgym.config import PolicyConfig
 from dreamgym.errors import DreamGymError
 from dreamgym.policy.agent import Agent, AgentSettings
+from dreamgym.policy.config import PolicyConfig
 
 SETTINGS_KEY = "dreamgym_policy"
 

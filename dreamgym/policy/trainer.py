@@ -35,12 +35,12 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from dreamgym.config import RLParams
 from dreamgym.data.schema import Task
 from dreamgym.envs.base import TextEnv
 from dreamgym.errors import DreamGymError
 from dreamgym.models.scoring import ValueHead
 from dreamgym.policy.agent import Agent, Decision
+from dreamgym.policy.config import RLParams
 from dreamgym.policy.core import (
     clipped_policy_loss,
     clipped_value_loss,

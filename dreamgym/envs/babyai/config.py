@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from dreamgym.configbase import StrictConfig
 
 
-class BabyAIEnvConfig(BaseModel):
+class BabyAIEnvConfig(StrictConfig):
     """Kwargs of dreamgym.envs.babyai.env.BabyAIEnv."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     max_steps: int = Field(64, ge=1, description="steps (our actions, high-level ones included) before the episode is truncated")
     levels: list[str] = Field(

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
+
+from dreamgym.configbase import StrictConfig
 
 
-class ScienceWorldEnvConfig(BaseModel):
+class ScienceWorldEnvConfig(StrictConfig):
     """Kwargs of dreamgym.envs.scienceworld.env.ScienceWorldEnv."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     max_steps: int = Field(200, ge=1, description="step limit per episode (gold paths reach ~200 steps on inclined-plane tasks)")
     task_names: list[str] | None = Field(None, description="ScienceWorld task names to list tasks from, interleaved in this order (null: all 30)")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from dreamgym.configbase import StrictConfig
 
 
-class TextCraftEnvConfig(BaseModel):
+class TextCraftEnvConfig(StrictConfig):
     """Kwargs of dreamgym.envs.textcraft.env.TextCraftEnv."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     max_steps: int = Field(40, ge=1, description="step limit per episode (the package has none)")
     seeds_per_goal: int = Field(10, ge=1, description="task variants (seeds: other distractors and order) listed per goal item")

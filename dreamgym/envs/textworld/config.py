@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from dreamgym.configbase import StrictConfig
 
 
-class TextWorldEnvConfig(BaseModel):
+class TextWorldEnvConfig(StrictConfig):
     """Kwargs of dreamgym.envs.textworld.env.TextWorldEnv (tw-cooking games, generated offline)."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     max_steps: int = Field(50, ge=1, description="step limit per episode")
     recipe: int = Field(1, ge=1, le=5, description="number of ingredients in the recipe (1-5)")
