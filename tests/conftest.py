@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
@@ -11,6 +13,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("LANCEDB_LOG", "error")
 _PREFECT_HOME = tempfile.mkdtemp(prefix="dreamgym-prefect-")
 os.environ["PREFECT_HOME"] = _PREFECT_HOME
+atexit.register(shutil.rmtree, _PREFECT_HOME, ignore_errors=True)  # the session's Prefect home goes with it
 os.environ.pop("PREFECT_API_URL", None)
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
@@ -38,3 +41,16 @@ def good_steps() -> list[Step]:
 def good_tasks() -> list[Task]:
     return [Task("toy/0", "toy", "do 0", "train"), Task("toy/1", "toy", "do 1", "train"),
             Task("toy/2", "toy", "do 2", "val"), Task("toy/3", "toy", "do 3", "test")]
+
+
+
+@pytest.fixture(autouse=True)
+def _env_registry_restored():
+    """Envs a test registers (toy plug-ins) are gone after it, so no test sees another's registrations."""
+    from dreamgym.envs.registry import ENVS
+
+    before = dict(ENVS._items)
+    yield
+    for name in set(ENVS._items) - set(before) - set(ENVS._builtins):  # a built-in registers once, on first use
+        del ENVS._items[name]
+    ENVS._items.update(before)

@@ -142,22 +142,9 @@ def test_policy_overlay_is_coerced_by_the_env_model():
 
 
 def test_a_plugin_env_section_is_checked_against_its_constructor():
-    from dreamgym.envs import TextEnv, register_env
+    from envutil import register_blank_env
 
-    @register_env("cfgtest-plugin")
-    class PluginEnv(TextEnv):
-        def __init__(self, max_steps: int = 5, size: int = 3):
-            super().__init__(max_steps)
-
-        def list_tasks(self, split, n=None, start=0):
-            return []
-
-        def _reset(self, task):
-            return ""
-
-        def _step(self, action):
-            return "", False, True, 0.0, {}
-
+    register_blank_env("cfgtest-plugin", max_steps=5, size=3)
     base = {"seed_data": {"envs": ["textcraft"], "episodes": {"textcraft": 1}}}
     cfg = resolve_config({**base, "envs": {"cfgtest-plugin": {"size": 4}}})
     assert cfg.env_kwargs("cfgtest-plugin") == {"size": 4}

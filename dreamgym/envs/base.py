@@ -17,6 +17,13 @@ Conventions (DESIGN.md "Environment conventions"):
 An environment is one package, `dreamgym/envs/<name>/`, registered once with an `EnvSpec`: the real env class,
 its typed config, and everything else the project knows about it (its observation, admissible actions,
 annotator, context rule, augmentation). Code outside `dreamgym/envs/` reaches an env only through its spec.
+
+Package layout: an env package has the modules `env` (the real env class), `config` (one pydantic model named
+`<Something>EnvConfig`), `observation` (`abstract`, `task_context`, `actions`) and `rules` (`annotate`,
+`determined`, `augment`); a name a module leaves out takes the EnvSpec default. The layout makes the spec, so the
+package's `__init__` registers it in one line (the env module is imported on first use only):
+
+    SPEC = register_env(EnvSpec.from_package(__name__, "BabyAIEnv", "BabyAI grid-world levels as text"))
 """
 
 from __future__ import annotations
@@ -26,7 +33,10 @@ import random
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any, ClassVar, NamedTuple
+
+from pydantic import BaseModel
 
 from dreamgym.data.schema import SPLITS, Task
 from dreamgym.envs.text import (
@@ -183,9 +193,26 @@ def _never(context: Sequence[str], state: str, action: str, next_state: str, val
     return False
 
 
+#: an env package's modules and the spec fields each gives by name (see `EnvSpec.from_package`)
+PACKAGE_FIELDS: dict[str, tuple[str, ...]] = {"observation": ("abstract", "task_context", "actions"),
+                                              "rules": ("annotate", "determined", "augment")}
+
+
+def config_model(module: ModuleType) -> type[BaseModel]:
+    """The one pydantic model defined in `module` whose name ends in "EnvConfig" (an env package's typed config);
+    a TypeError naming the module when it defines none or several."""
+    found = [v for v in vars(module).values() if isinstance(v, type) and issubclass(v, BaseModel)
+             and v.__module__ == module.__name__ and v.__name__.endswith("EnvConfig")]
+    if len(found) != 1:
+        names = ", ".join(sorted(c.__name__ for c in found)) or "none"
+        raise TypeError(f"{module.__name__} must define exactly one pydantic model named '*EnvConfig'; found: {names}")
+    return found[0]
+
+
 @dataclass(frozen=True)
 class EnvSpec:
-    """One env behind one registration (`register_env(EnvSpec(...))`); see the module docstring.
+    """One env behind one registration (`register_env(EnvSpec.from_package(...))` for an env package,
+    `register_env(EnvSpec(...))` field by field); see the module docstring.
 
     Only `name` and `env_class` are required: a plug-in env gets the generic observation (whitespace squeezed,
     lines budgeted), no action list derived from states, the generic annotator and no context-determined
@@ -214,6 +241,22 @@ class EnvSpec:
     augment: Augmenter | None = None
     #: one line for `dreamgym envs`
     description: str = ""
+
+    @classmethod
+    def from_package(cls, package: str, env_class: str, description: str, **overrides: Any) -> EnvSpec:
+        """The spec of env package `package` (a dotted module name, e.g. `__name__` in its `__init__`) by the
+        package layout: name = the package's last component; env_class = "<package>.env:<env_class>" (imported on
+        first use); config = the one "*EnvConfig" pydantic model defined in `<package>.config` (a TypeError naming
+        the module otherwise); abstract, task_context, actions = those names of `<package>.observation`, and
+        annotate, determined, augment = those of `<package>.rules`, each where the module has it (else the
+        EnvSpec default). `overrides` (any EnvSpec field, `name` included) replace what the layout gives."""
+        fields: dict[str, Any] = {"name": package.rpartition(".")[2], "env_class": f"{package}.env:{env_class}",
+                                  "config": config_model(importlib.import_module(f"{package}.config")),
+                                  "description": description}
+        for module, names in PACKAGE_FIELDS.items():
+            defined = vars(importlib.import_module(f"{package}.{module}"))
+            fields.update({n: defined[n] for n in names if n in defined})
+        return cls(**{**fields, **overrides})
 
     def resolve_class(self) -> type[TextEnv]:
         """The real env's class (imported now when given as "module:Class")."""

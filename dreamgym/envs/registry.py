@@ -1,6 +1,7 @@
 """Name registry of environments: one `EnvSpec` per env.
 
-    register_env(EnvSpec("myenv", MyEnv, abstract=my_abstraction, annotate=my_annotator))   # a full env package
+    SPEC = register_env(EnvSpec.from_package(__name__, "MyEnv", "one line"))  # an env package (its layout)
+    register_env(EnvSpec("myenv", MyEnv, abstract=my_abstraction, annotate=my_annotator))   # field by field
     @register_env("toy")                          # or a bare TextEnv class: a spec with the generic defaults
     class Toy(TextEnv): ...
     spec = get_spec("babyai"); env = make_env("babyai", max_steps=20)

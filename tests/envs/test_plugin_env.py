@@ -84,12 +84,19 @@ def dial_determined(context, state, action, next_state, valid) -> bool:
 
 @pytest.fixture(scope="module")
 def spec():
-    return register_env(EnvSpec(NAME, DialEnv, abstract=dial_abstraction, actions=dial_actions,
-                                annotate=dial_annotate, determined=dial_determined, description="a toy dial"))
+    return EnvSpec(NAME, DialEnv, abstract=dial_abstraction, actions=dial_actions, annotate=dial_annotate,
+                   determined=dial_determined, description="a toy dial")
+
+
+@pytest.fixture(autouse=True)
+def _registered(spec):
+    """The one registration, made for each test (the test-wide fixture drops plug-in envs after every test)."""
+    assert register_env(spec) is spec
 
 
 @pytest.fixture(scope="module")
 def data(spec):
+    register_env(spec)  # module fixtures come before the per-test registration
     cfg = SeedDataConfig(envs=[NAME], episodes={NAME: 24}, n_test_tasks=0, episodes_per_task={NAME: 1})
     with make_env(NAME) as env:
         steps, tasks = collect_seed(env, 24, cfg, seed=0)

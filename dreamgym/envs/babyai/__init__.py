@@ -14,24 +14,13 @@ This package is light: importing it loads neither minigrid nor gymnasium; the re
 
 from __future__ import annotations
 
-from dreamgym.envs.babyai.config import BabyAIEnvConfig
-from dreamgym.envs.babyai.observation import actions, babyai_abstraction
-from dreamgym.envs.babyai.rules import annotate, determined, recolour
 from dreamgym.envs.base import EnvSpec
 from dreamgym.envs.registry import register_env
 from dreamgym.registry import lazy_getattr
 
-SPEC = register_env(EnvSpec(
-    name="babyai",
-    env_class="dreamgym.envs.babyai.env:BabyAIEnv",
-    config=BabyAIEnvConfig,
-    abstract=babyai_abstraction,
-    actions=actions,
-    annotate=annotate,
-    determined=determined,
-    augment=recolour,
-    description="BabyAI grid-world levels (minigrid) as text: egocentric view, macro or primitive actions",
-))
+SPEC = register_env(EnvSpec.from_package(__name__, "BabyAIEnv",
+                                         "BabyAI grid-world levels (minigrid) as text: egocentric view, macro or "
+                                         "primitive actions"))
 
 #: the public names of the env module, imported on first access
 _ENV_NAMES = ("BabyAIEnv", "DEFAULT_LEVELS", "level_id")

@@ -1,7 +1,7 @@
 """BabyAI's abstract state: the compact rewrite of the describer, its one parser, and the admissible actions it
 implies.
 
-    text = babyai_abstraction(raw_observation, 600)   # "red ball 1: 4 ahead 3 right; wall: 6 ahead; carrying nothing"
+    text = abstract(raw_observation, 600)              # "red ball 1: 4 ahead 3 right; wall: 6 ahead; carrying nothing"
     st = parse_state(text)                             # BabyAIState(objects=(Sighting('red ball 1', '', 4, 3),), ...)
     actions("", text, {"action_set": "primitive"})     # ["turn left", "turn right", "move forward"]
 
@@ -59,7 +59,7 @@ def _where(where: str) -> str | None:
     return None
 
 
-def babyai_abstraction(text: str, budget: int) -> str:
+def abstract(text: str, budget: int) -> str:
     """BabyAI describer text -> "red ball 1: 4 ahead 3 right; wall: 6 ahead, 2 left; carrying nothing".
 
     Lossless for the describer's sentences (others, e.g. an invalid-action message, are kept verbatim without
@@ -180,7 +180,7 @@ def parse_state(text: str) -> BabyAIState:
     carrying: str | None = None
     messages: list[str] = []
     completed, plain = False, True
-    for part in (p.strip() for p in babyai_abstraction(str(text), READ_BUDGET).split(";")):
+    for part in (p.strip() for p in abstract(str(text), READ_BUDGET).split(";")):
         m = _ITEM.fullmatch(part)
         pos = _POS.fullmatch(m.group(3)) if m else None
         if m and pos and (pos.group(1) or pos.group(2)):

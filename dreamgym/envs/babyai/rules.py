@@ -4,7 +4,7 @@ geometry and the context rule built on it, and the colour-permutation augmenter.
     note = annotate(state, "pick up blue key 1", next_state, 0.0, False, True, {"instruction": "open the door"})
     predict(context, state, "turn left")          # the abstract next state the geometry gives, or None
     determined(context, state, action, next_state, valid)   # predict(...) reproduces the real next state
-    recolour(random.Random(0))(text)              # the six colours permuted consistently
+    augment(random.Random(0))(text)               # the six colours permuted consistently
 
 Every function reads states through observation.parse_state (raw or abstract text alike).
 
@@ -29,7 +29,7 @@ from dreamgym.envs.babyai.observation import (
     VIEW_AHEAD,
     VIEW_SIDE,
     Sighting,
-    babyai_abstraction,
+    abstract,
     parse_state,
     render,
 )
@@ -138,7 +138,7 @@ def determined(context: Sequence[str], state: str, action: str, next_state: str,
     if not valid:
         return False
     pred = predict(context, state, action)
-    real = babyai_abstraction(str(next_state), READ_BUDGET)
+    real = abstract(str(next_state), READ_BUDGET)
     # success appends "task completed": the task block decides it (and reward/done are scored on their own)
     return pred is not None and pred == real.removesuffix("; task completed")
 
@@ -147,7 +147,7 @@ def determined(context: Sequence[str], state: str, action: str, next_state: str,
 _COLOR = re.compile(r"\b(" + "|".join(COLORS) + r")\b")
 
 
-def recolour(rng: random.Random) -> Callable[[str], str]:
+def augment(rng: random.Random) -> Callable[[str], str]:
     """A random permutation of BabyAI's six colours, as a text -> text function. BabyAI's dynamics do not depend
     on colour names (a key opens the door of its own colour, a task names the colour it wants), so a consistent
     renaming of an example is another valid transition."""

@@ -15,21 +15,12 @@ from __future__ import annotations
 
 from dreamgym.envs.base import EnvSpec
 from dreamgym.envs.registry import register_env
-from dreamgym.envs.scienceworld.config import ScienceWorldEnvConfig
-from dreamgym.envs.scienceworld.observation import ALL_TASK_NAMES, INVALID_REPLY, actions, scienceworld_abstraction
-from dreamgym.envs.scienceworld.rules import annotate, determined
+from dreamgym.envs.scienceworld.observation import ALL_TASK_NAMES, INVALID_REPLY
 from dreamgym.registry import lazy_getattr
 
-SPEC = register_env(EnvSpec(
-    name="scienceworld",
-    env_class="dreamgym.envs.scienceworld.env:ScienceWorldEnv",
-    config=ScienceWorldEnvConfig,
-    abstract=scienceworld_abstraction,
-    actions=actions,
-    annotate=annotate,
-    determined=determined,
-    description="ScienceWorld: elementary-science tasks in a simulated house (Scala simulator in a JVM)",
-))
+SPEC = register_env(EnvSpec.from_package(__name__, "ScienceWorldEnv",
+                                         "ScienceWorld: elementary-science tasks in a simulated house (Scala simulator "
+                                         "in a JVM)"))
 
 #: the public names of env.py, imported from it on first use
 _ENV_NAMES = ("ScienceWorldEnv", "DEFAULT_TASK_NAMES", "MAX_ACTION_CHARS", "compact")

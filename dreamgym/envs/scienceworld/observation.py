@@ -1,6 +1,6 @@
 """What a ScienceWorld observation says: its abstract state, the one parser of that state, and the actions it admits.
 
-    text = scienceworld_abstraction(raw_observation, 600)      # the abstract state (idempotent)
+    text = abstract(raw_observation, 600)                       # the abstract state (idempotent)
     st = parse_state(text)                                      # raw or abstract text -> SciState
     st.location, st.inventory, st.room, st.things, st.doors
     acts = actions(task_text, text, {}, history)                # the admissible actions, sorted like the real list
@@ -82,7 +82,7 @@ _SW_DOOR = re.compile(r"A door to the ([\w -]+) \(that is (open|closed)\)")
 _SW_DROP = {"the agent", "a substance called air", "You also see:"}
 
 
-def scienceworld_abstraction(text: str, budget: int) -> str:
+def abstract(text: str, budget: int) -> str:
     """ScienceWorld reply without the agent/air lines, short room and door lines, the Location line kept."""
     parts: list[tuple[str, bool]] = []
     for raw_line in text.splitlines():
@@ -100,9 +100,9 @@ def scienceworld_abstraction(text: str, budget: int) -> str:
     return fit_parts(parts, budget, "\n")
 
 
-def abstract(text: str, budget: int = READ_BUDGET) -> str:
+def read_abstract(text: str, budget: int = READ_BUDGET) -> str:
     """The abstract state of a raw or abstract observation within `budget` chars (as the spec observes it)."""
-    return truncate(scienceworld_abstraction(str(text), check_budget(budget)), int(budget))
+    return truncate(abstract(str(text), check_budget(budget)), int(budget))
 
 
 # ---- the parser -------------------------------------------------------------------------------------------------
@@ -285,7 +285,7 @@ def parse_thing(text: str) -> Thing:
 
 def parse_state(text: str, budget: int = READ_BUDGET) -> SciState:
     """The one parser of ScienceWorld states: raw or abstract `text` (abstracted first at `budget`) as a SciState."""
-    text = abstract(text, budget)
+    text = read_abstract(text, budget)
     lines = tuple(text.splitlines())
     foot = _FOOT.search(text)
     location, inventory = (foot.group(1), tuple(top_level_items(foot.group(2)))) if foot else (None, ())

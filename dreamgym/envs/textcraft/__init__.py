@@ -2,7 +2,7 @@
 
     spec = get_spec("textcraft")                 # registered on import of this package
     env = spec.make(max_steps=40)                # the real env (env.TextCraftEnv; imports the game core now)
-    state = spec.observe(raw_observation)        # observation.textcraft_abstraction
+    state = spec.observe(raw_observation)        # observation.abstract
     task = spec.task_text("craft chest", first_observation)   # the instruction plus the recipe lines
 
 Modules: `env` (the real env, TextCraftEnv) and `core` (its deterministic wrappers around the `textcraft`
@@ -21,21 +21,11 @@ from __future__ import annotations
 
 from dreamgym.envs.base import EnvSpec
 from dreamgym.envs.registry import register_env
-from dreamgym.envs.textcraft.config import TextCraftEnvConfig
-from dreamgym.envs.textcraft.observation import textcraft_abstraction, textcraft_context
-from dreamgym.envs.textcraft.rules import annotate_textcraft, textcraft_determined
 from dreamgym.registry import lazy_getattr
 
-SPEC = register_env(EnvSpec(
-    name="textcraft",
-    env_class="dreamgym.envs.textcraft.env:TextCraftEnv",
-    config=TextCraftEnvConfig,
-    abstract=textcraft_abstraction,
-    task_context=textcraft_context,
-    annotate=annotate_textcraft,
-    determined=textcraft_determined,
-    description="TextCraft (Minecraft crafting): get base items and craft up a recipe tree to the goal item",
-))
+SPEC = register_env(EnvSpec.from_package(__name__, "TextCraftEnv",
+                                         "TextCraft (Minecraft crafting): get base items and craft up a recipe tree to "
+                                         "the goal item"))
 
 #: the public names of `env`, read from this package lazily (they import the game core)
 _ENV_NAMES = ("MAX_PLAN_LEN", "TextCraftEnv", "goal_split")

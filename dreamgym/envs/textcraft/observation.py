@@ -1,7 +1,7 @@
 """TextCraft's observation: the abstract state, the task block, and the one parser of both.
 
-    state = textcraft_abstraction(raw_observation, 600)      # "Got 2 oak logs\nInventory: 2 oak logs"
-    task = textcraft_context("craft chest", first_observation)  # instruction + the recipe lines
+    state = abstract(raw_observation, 600)                   # "Got 2 oak logs\nInventory: 2 oak logs"
+    task = task_context("craft chest", first_observation)    # instruction + the recipe lines
     parse_state(state).inventory                             # {"oak logs": 2}; raw text is abstracted first
     parse_recipes([task])                                    # [Recipe(4, "oak planks", ((1, "oak logs"),)), ...]
 
@@ -43,7 +43,7 @@ def is_recipe_line(line: str) -> bool:
     return _RECIPE.fullmatch(line) is not None
 
 
-def textcraft_abstraction(text: str, budget: int) -> str:
+def abstract(text: str, budget: int) -> str:
     """TextCraft observation without its recipe list (see task_context), ids as names, inventory line kept."""
     parts: list[tuple[str, bool]] = []
     for line in text.splitlines():
@@ -61,7 +61,7 @@ def textcraft_recipes(text: str) -> list[str]:
     return [squeeze(line) for line in text.splitlines() if is_recipe_line(squeeze(line))]
 
 
-def textcraft_context(instruction: str, first_state: str | None = None) -> str:
+def task_context(instruction: str, first_state: str | None = None) -> str:
     """The task block: the instruction and the recipe lines of the first observation (abstract states drop them)."""
     recipes = textcraft_recipes(first_state or "")
     return squeeze(instruction) + ("\n" + "\n".join(recipes) if recipes else "")
@@ -134,6 +134,6 @@ class TextCraftState:
 
 def parse_state(text: str) -> TextCraftState:
     """Read a raw or abstract TextCraft state (it is abstracted first, with the rules' READ_BUDGET)."""
-    s = textcraft_abstraction(str(text), READ_BUDGET)
+    s = abstract(str(text), READ_BUDGET)
     return TextCraftState(text=s, message=s.splitlines()[0] if s else "", inventory=parse_inventory(s),
                           initial=s.startswith("Goal:") or "Crafting commands" in s)

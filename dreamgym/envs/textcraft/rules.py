@@ -1,10 +1,10 @@
 """TextCraft's rules: the rule-based annotator, the context-only simulator and the context-determined rule.
 
-    note = annotate_textcraft(state, "get 2 oak logs", next_state, 0.0, False, True, {"instruction": "craft chest"})
+    note = annotate(state, "get 2 oak logs", next_state, 0.0, False, True, {"instruction": "craft chest"})
     # "Valid: oak logs is a base item, fetched. Inventory: +2 oak logs. The goal chest is not crafted yet: reward 0."
     textcraft_predict([task_block], "Inventory: 1 oak logs", "get 2 oak logs")
     # ("Got 2 oak logs\nInventory: 3 oak logs", True)
-    textcraft_determined([task_block], state, action, next_state, valid)
+    determined([task_block], state, action, next_state, valid)
 
 Annotator: why a get/craft worked or failed (missing inputs named), the inventory delta and the goal; it reads
 states through `observation.parse_state` (raw or abstract). `info` may carry "instruction" (the goal) and
@@ -30,10 +30,10 @@ from typing import Any
 from dreamgym.envs.text import READ_BUDGET, delta, finish, format_reward, info_of, names, outcome, squeeze
 from dreamgym.envs.textcraft.observation import (
     Recipe,
+    abstract,
     inventory_line,
     parse_recipes,
     parse_state,
-    textcraft_abstraction,
 )
 
 # the annotator's reading of an action (for its wording)
@@ -87,7 +87,7 @@ def _verdict(action: str, message: str, valid_action: bool, held: Mapping[str, i
     return "Invalid: not a well-formed command; nothing changes."
 
 
-def annotate_textcraft(state: str, action: str, next_state: str, reward: float, done: bool, valid_action: bool,
+def annotate(state: str, action: str, next_state: str, reward: float, done: bool, valid_action: bool,
                        info: Mapping[str, Any] | None = None) -> str:
     """TextCraft: why a get/craft worked or failed (missing inputs named), the inventory delta, the goal."""
     info = info_of(info)
@@ -174,9 +174,9 @@ def textcraft_predict(context: Sequence[str], state: str, action: str) -> tuple[
     return f"Could not execute {a}\n{inventory_line(inv)}", False
 
 
-def textcraft_determined(context: Sequence[str], state: str, action: str, next_state: str, valid: bool) -> bool:
+def determined(context: Sequence[str], state: str, action: str, next_state: str, valid: bool) -> bool:
     """The context-only TextCraft simulator reproduces the real next state and validity."""
     pred = textcraft_predict(context, state, action)
     if pred is None:
         return False
-    return pred[1] == bool(valid) and squeeze(pred[0]) == squeeze(textcraft_abstraction(next_state, READ_BUDGET))
+    return pred[1] == bool(valid) and squeeze(pred[0]) == squeeze(abstract(next_state, READ_BUDGET))

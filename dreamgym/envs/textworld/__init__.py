@@ -2,7 +2,7 @@
 
     spec = get_spec("textworld")                   # registered on import of this package
     env = spec.make(game_dir="artifacts/cache/textworld")   # the real env (env.TextWorldEnv)
-    state = spec.observe(raw_observation)          # observation.textworld_abstraction
+    state = spec.observe(raw_observation)          # observation.abstract
     spec.admissible(spec.task_text(task.instruction), state)   # the commands the state makes admissible
 
 Modules: `env` (the real env, TextWorldEnv) and `games` (offline, cached game generation); `observation` (the
@@ -19,22 +19,11 @@ from __future__ import annotations
 
 from dreamgym.envs.base import EnvSpec
 from dreamgym.envs.registry import register_env
-from dreamgym.envs.textworld.config import TextWorldEnvConfig
-from dreamgym.envs.textworld.observation import actions, textworld_abstraction
-from dreamgym.envs.textworld.rules import annotate, determined
 from dreamgym.registry import lazy_getattr
 
-SPEC = register_env(EnvSpec(
-    name="textworld",
-    env_class="dreamgym.envs.textworld.env:TextWorldEnv",
-    config=TextWorldEnvConfig,
-    abstract=textworld_abstraction,
-    actions=actions,
-    annotate=annotate,
-    determined=determined,
-    description="TextWorld cooking games (tw-cooking): find the kitchen, read the cookbook, fetch, cook and cut "
-                "the ingredients, prepare and eat the meal",
-))
+SPEC = register_env(EnvSpec.from_package(__name__, "TextWorldEnv",
+                                         "TextWorld cooking games (tw-cooking): find the kitchen, read the cookbook, "
+                                         "fetch, cook and cut the ingredients, prepare and eat the meal"))
 
 #: the public names of the env module, read from this package lazily
 _ENV_NAMES = ("JERICHO_SEED", "MAX_COMMAND_CHARS", "MAX_SPLIT_SIZE", "OBJECTIVE", "REFUSAL", "SEED_BASE",

@@ -1,6 +1,6 @@
 """TextWorld's observation: the abstract state, the one parser of it, and the admissible actions it implies.
 
-    state = textworld_abstraction(raw_reply, 600)
+    state = abstract(raw_reply, 600)
     # "-= Kitchen =-\nYou see a closed fridge.\nThere is an exit to the east."
     view = parse_state(state)      # View(room="Kitchen", exits={"east"}, furniture={"fridge": False}, ...)
     actions(task_text, state, {})  # ["examine fridge", "go east", "inventory", "look", "open fridge"]
@@ -158,7 +158,7 @@ def _tw_sentence(sent: str) -> str | None:
     return sent
 
 
-def textworld_abstraction(text: str, budget: int) -> str:
+def abstract(text: str, budget: int) -> str:
     """TextWorld reply without flavour text, canonical exits/sightings, room header and messages kept in order."""
     lines: list[tuple[str, bool]] = []
     for raw_line in text.splitlines():
@@ -420,7 +420,7 @@ def _sentence(view: View, sent: str, last: list[str]) -> None:
 
 def read_state(text: str) -> str:
     """The abstract state as the rules read it: abstracted within READ_BUDGET (and cut to it, as EnvSpec.observe)."""
-    return truncate(textworld_abstraction(str(text), READ_BUDGET), READ_BUDGET)
+    return truncate(abstract(str(text), READ_BUDGET), READ_BUDGET)
 
 
 def parse_state(*texts: str) -> View:
@@ -430,7 +430,7 @@ def parse_state(*texts: str) -> View:
     part = ""  # the part of the cookbook being read: "Ingredients:", "Directions:" or "" (none)
     for text in texts:
         text = str(text)
-        for line in textworld_abstraction(text, READ_BUDGET + 2 * len(text)).splitlines():  # whole: no budget cut
+        for line in abstract(text, READ_BUDGET + 2 * len(text)).splitlines():  # whole: no budget cut
             ev = _event(line)
             if ev is not None:
                 view.events.append(ev)

@@ -18,8 +18,8 @@ from dreamgym.envs.babyai import observation, rules
 from dreamgym.envs.babyai.observation import (
     BabyAIState,
     Sighting,
+    abstract,
     actions,
-    babyai_abstraction,
     parse_state,
     render,
 )
@@ -43,9 +43,9 @@ def babyai_rows():
 # ---- the spec and the package -------------------------------------------------------------------------------------
 def test_spec_fields_are_the_package_functions():
     assert SPEC.name == "babyai" and SPEC.env_class == "dreamgym.envs.babyai.env:BabyAIEnv"
-    assert SPEC.abstract is observation.babyai_abstraction and SPEC.actions is observation.actions
+    assert SPEC.abstract is observation.abstract and SPEC.actions is observation.actions
     assert SPEC.task_context is plain_task_context
-    assert SPEC.annotate is rules.annotate and SPEC.determined is rules.determined and SPEC.augment is rules.recolour
+    assert SPEC.annotate is rules.annotate and SPEC.determined is rules.determined and SPEC.augment is rules.augment
     assert SPEC.config.__name__ == "BabyAIEnvConfig" and SPEC.description
 
 
@@ -226,4 +226,4 @@ def test_macro_actions_approximate_the_real_list():
 
 
 def test_abstraction_is_the_package_function():
-    assert babyai_abstraction(BABYAI_RAW, 600) == SPEC.observe(BABYAI_RAW)
+    assert abstract(BABYAI_RAW, 600) == SPEC.observe(BABYAI_RAW)

@@ -17,12 +17,12 @@ from dreamgym.envs.scienceworld import ALL_TASK_NAMES, observation, rules
 from dreamgym.envs.scienceworld.observation import (
     SciState,
     Thing,
+    abstract,
     actions,
     parse_state,
     parse_thing,
     recall_room,
     reply_effect,
-    scienceworld_abstraction,
 )
 from dreamgym.envs.text import plain_task_context
 from dreamgym.errors import DreamGymError
@@ -50,7 +50,7 @@ MOVED = "You move the metal pot to the stove.\n[Location: kitchen. Inventory: an
 # ---- the spec and the package -------------------------------------------------------------------------------------
 def test_spec_fields_are_the_package_functions():
     assert SPEC.name == "scienceworld" and SPEC.env_class == "dreamgym.envs.scienceworld.env:ScienceWorldEnv"
-    assert SPEC.abstract is observation.scienceworld_abstraction and SPEC.actions is observation.actions
+    assert SPEC.abstract is observation.abstract and SPEC.actions is observation.actions
     assert SPEC.task_context is plain_task_context and SPEC.task_text("  Your task is\nto boil water. ") == (
         "Your task is to boil water.")
     assert SPEC.annotate is rules.annotate and SPEC.determined is rules.determined and SPEC.augment is None
@@ -126,7 +126,7 @@ def test_scienceworld_abstraction_is_idempotent_on_generated_text():
 
 
 def test_abstraction_is_the_package_function_and_checks_the_budget():
-    assert scienceworld_abstraction(KITCHEN, 600) == SPEC.observe(KITCHEN) == observation.abstract(KITCHEN, 600)
+    assert abstract(KITCHEN, 600) == SPEC.observe(KITCHEN) == observation.read_abstract(KITCHEN, 600)
     with pytest.raises(DreamGymError, match="below the minimum"):
         SPEC.observe(KITCHEN, 3)
 

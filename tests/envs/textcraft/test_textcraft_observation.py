@@ -22,8 +22,7 @@ from dreamgym.envs.textcraft.observation import (
     parse_inventory,
     parse_recipes,
     parse_state,
-    textcraft_abstraction,
-    textcraft_context,
+    task_context,
     textcraft_recipes,
 )
 
@@ -52,8 +51,8 @@ def test_textcraft_abstraction_moves_recipes_to_the_task():
 
 
 def test_task_context_without_recipes_is_the_instruction():
-    assert textcraft_context("  craft\nchest ") == "craft chest"
-    assert textcraft_context("craft chest", "Got 1 oak logs\nInventory: 1 oak logs") == "craft chest"
+    assert task_context("  craft\nchest ") == "craft chest"
+    assert task_context("craft chest", "Got 1 oak logs\nInventory: 1 oak logs") == "craft chest"
     assert textcraft_recipes(FIRST) == ["craft 4 oak planks using 1 oak logs", "craft 1 chest using 8 planks"]
 
 
@@ -108,7 +107,7 @@ def test_inventory_parser_and_writer_are_inverse():
 
 
 def test_parse_recipes_of_the_task_block():
-    task = textcraft_context("craft chest", FIRST + "\ncraft 1 wooden hoe using 2 stick, 2 planks\ncraft x using y")
+    task = task_context("craft chest", FIRST + "\ncraft 1 wooden hoe using 2 stick, 2 planks\ncraft x using y")
     assert parse_recipes([task]) == [Recipe(4, "oak planks", ((1, "oak logs"),)), Recipe(1, "chest", ((8, "planks"),)),
                                      Recipe(1, "wooden hoe", ((2, "stick"), (2, "planks")))]
     assert parse_recipes(["Goal: craft chest.", ""]) == []
@@ -119,7 +118,7 @@ def test_real_env_reset_gives_the_task_block_and_observation_of_the_spec():
     with spec.make() as env:
         task = env.list_tasks("val", n=1)[0]
         first = env.reset(task)
-        assert env.task_text == textcraft_context(task.instruction, first) and len(parse_recipes([env.task_text])) >= 1
+        assert env.task_text == task_context(task.instruction, first) and len(parse_recipes([env.task_text])) >= 1
         assert env.observe(first) == spec.observe(first, env.observation_budget) == f"Goal: {task.instruction}."
         obs = env.step(env.expert_action()).observation
         assert parse_state(env.observe(obs)).inventory
@@ -130,9 +129,9 @@ def test_real_env_reset_gives_the_task_block_and_observation_of_the_spec():
 def test_spec_fields_are_the_package_functions():
     spec = get_spec("textcraft")
     assert spec is package.SPEC and spec.name == "textcraft" and spec.description
-    assert spec.abstract is observation.textcraft_abstraction is textcraft_abstraction
-    assert spec.task_context is observation.textcraft_context
-    assert spec.annotate is rules.annotate_textcraft and spec.determined is rules.textcraft_determined
+    assert spec.abstract is observation.abstract
+    assert spec.task_context is observation.task_context
+    assert spec.annotate is rules.annotate and spec.determined is rules.determined
     assert spec.actions is None and spec.augment is None and spec.config.__name__ == "TextCraftEnvConfig"
     from dreamgym.envs.textcraft.env import TextCraftEnv
 
@@ -142,7 +141,7 @@ def test_spec_fields_are_the_package_functions():
 def test_no_action_list_is_derived():
     """The real env lists no actions (generate mode), so the spec derives none from a state."""
     spec = get_spec("textcraft")
-    task = textcraft_context("craft chest", FIRST)
+    task = task_context("craft chest", FIRST)
     assert spec.admissible(task, "Got 1 oak logs\nInventory: 1 oak logs") is None
     assert spec.admissible(task, "Goal: craft chest.", {"max_steps": 5}) is None
     assert spec.resolve_class().has_action_list is False

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from dreamgym.envs.registry import get_env_class, get_spec, make_env
 from dreamgym.envs.text import ELLIPSIS
 from dreamgym.envs.textworld import observation, rules
-from dreamgym.envs.textworld.observation import FOODS, actions, parse_state, textworld_abstraction
+from dreamgym.envs.textworld.observation import FOODS, abstract, actions, parse_state
 
 TEXTWORLD_RAW = ("You are hungry! Let's cook a delicious meal. Check the cookbook in the kitchen for the recipe. Once "
                  "done, enjoy your meal!\n-= Kitchen =-\nYou find yourself in a kitchen. A typical one.\nYou see a "
@@ -87,7 +87,7 @@ def test_parse_state_reads_a_room():
     assert v.furniture == {"fridge": False, "oven": False, "table": None, "counter": None, "stove": None}
     assert v.contents == {"table": [], "counter": ["cookbook", "knife"], "stove": []}
     assert v.inventory == [] and v.recipe == [] and v.events == [] and not v.score_up
-    assert parse_state(KITCHEN) == parse_state(observation.textworld_abstraction(KITCHEN, 600))
+    assert parse_state(KITCHEN) == parse_state(observation.abstract(KITCHEN, 600))
 
 
 def test_parse_state_folds_an_episode():
@@ -222,7 +222,7 @@ def test_actions_on_a_real_game(spec, tmp_path_factory):
 # ---- the package ------------------------------------------------------------------------------------------------
 def test_spec_fields_are_the_package_functions(spec):
     assert spec.name == "textworld" and spec.config.__name__ == "TextWorldEnvConfig" and spec.augment is None and spec.description
-    assert spec.abstract is textworld_abstraction and spec.actions is actions
+    assert spec.abstract is abstract and spec.actions is actions
     assert spec.annotate is rules.annotate and spec.determined is rules.determined
     from dreamgym.envs.textworld.env import TextWorldEnv
 
