@@ -97,7 +97,7 @@ def synthetic_steps(start: int, n: int) -> pa.Table:
         pa.array([f"go to item {i % 37}" for i in idx]), pa.array([f"room {(i + 1) % 501}" for i in idx]),
         pa.array(np.zeros(n)), pa.array(idx % 20 == 19), pa.array(np.zeros(n, dtype=bool)),
         pa.array(np.ones(n, dtype=bool)), pa.array(["synthetic"] * n), pa.array([""] * n), pa.array(["p0"] * n),
-        pa.array(["m0"] * n), pa.array(np.ones(n, dtype=np.int64)), pa.array(["train"] * n),
+        pa.array(["m0"] * n), pa.array(np.ones(n, dtype=np.int64)), pa.array(["train"] * n), pa.array([""] * n),
     ], schema=STEP_SCHEMA)
 
 

@@ -13,7 +13,9 @@ The table's rows and schema are in schema.py, the query path (filters, ANN setti
 the writer lock in lock.py, the summaries of a version (stats, digest, seed verification) in contents.py, and
 tags, checkouts, the indices and retention in versions.py; ReplayBuffer binds the functions of the last two as
 its methods. The table records the embedder signature in its schema metadata and refuses an embedder of another
-vector space. Once the table holds `index.threshold_rows` rows, add() and seed() build the ANN index.
+vector space. Once the table holds `index.threshold_rows` rows, add() and seed() build the ANN index. A table
+made before a Step column of ADDED_STEP_COLUMNS existed gets that column on open, at its default, in one Lance
+commit under the writer lock; views of its older versions read the column as the default.
 
 Crash safety: each add() batch is one atomic Lance commit, so no reader sees part of a batch (a writer killed
 mid-batch leaves only unreferenced files, which cleanup removes once they are 7 days old). seed(replace=True)
@@ -38,6 +40,7 @@ import pyarrow as pa
 
 from dreamgym.buffer import contents
 from dreamgym.buffer import versions as versioning
+from dreamgym.buffer.config import BufferConfig, BufferIndexConfig, BufferRetentionConfig
 from dreamgym.buffer.embedders import Embedder, make_embedder, transition_text
 from dreamgym.buffer.lock import WriterLock, local_path
 from dreamgym.buffer.query import vector_query, where_clause
@@ -47,14 +50,16 @@ from dreamgym.buffer.schema import (
     ROW_KEY,
     VECTOR,
     StepsLike,
+    added_columns_sql,
     buffer_schema,
     check_table_schema,
     check_vectors,
+    fill_added_columns,
+    missing_added_columns,
     repeated_step_keys,
     table_rows,
     to_step_table,
 )
-from dreamgym.config import BufferConfig, BufferIndexConfig, BufferRetentionConfig
 from dreamgym.errors import DreamGymError
 
 #: Lance file format of new tables: 2.1's structural encoding reads the k result rows of a search with fewer
@@ -107,6 +112,8 @@ class ReplayBuffer:
         local = local_path(self.uri)
         self._lock = (WriterLock(local / f".{table}.writer.lock", lock_timeout_s, f"buffer table '{table}' at {self.uri}")
                       if local is not None else None)
+        self._absent: list[str] = []  # the added Step columns the version this handle reads lacks (old views)
+        self._add_missing_columns()
 
     @classmethod
     def from_config(cls, cfg: BufferConfig, root: Path | str | None = None,
@@ -132,6 +139,30 @@ class ReplayBuffer:
                                          data_storage_version=DATA_STORAGE_VERSION)
         except Exception:
             return self._db.open_table(self.table_name)
+
+    def _add_missing_columns(self) -> None:
+        """Give a table made before a column of ADDED_STEP_COLUMNS existed that column, at its default, in one Lance
+        commit under the writer lock; a DreamGymError (one actionable line) if that fails."""
+        if not missing_added_columns(self._table.schema):
+            return
+        with self.writer():  # another process may be adding them too: look again under the lock
+            missing = missing_added_columns(self._table.schema)
+            if not missing:
+                return
+            try:
+                self._table.add_columns(added_columns_sql(missing))
+            except Exception as e:
+                self._table.checkout_latest()
+                if missing_added_columns(self._table.schema):  # nobody else added them meanwhile
+                    raise DreamGymError(
+                        f"buffer table '{self.table_name}' at {self.uri} predates the Step column(s) {missing} and "
+                        f"adding them failed ({(str(e).splitlines() or [type(e).__name__])[0]}): delete the "
+                        f"table (or set another buffer.table) and rerun the seed_buffer stage "
+                        f"(python -m flows.buffer)") from None
+
+    def _readable(self, columns: Sequence[str]) -> list[str]:
+        """`columns` less those the version this handle reads lacks (added later; fill_added_columns fills them)."""
+        return [c for c in columns if c not in self._absent]
 
     # -- properties ----------------------------------------------------------------------------------------------
     @property
@@ -298,7 +329,7 @@ class ReplayBuffer:
         if unknown:
             raise DreamGymError(f"unknown result column(s) {unknown}; choose from {RESULT_COLUMNS}")
         flt = where_clause(env, source, exclude_episode, where)
-        rows = vector_query(self, vector, k, flt, exact, cols).to_pylist()
+        rows = fill_added_columns(vector_query(self, vector, k, flt, exact, self._readable(cols)), cols).to_pylist()
         for r in rows:
             r["similarity"] = 1.0 - float(r.pop("_distance"))
         return rows
@@ -314,12 +345,12 @@ class ReplayBuffer:
 
     def _scan(self, columns: list[str], flt: str | None = None, with_row_id: bool = False) -> pa.Table:
         """`columns` of every row of this version that matches `flt` (+ `_rowid`), in storage order."""
-        q = self._table.search().select(columns)
+        q = self._table.search().select(self._readable(columns))
         if flt:
             q = q.where(flt)
         if with_row_id:
             q = q.with_row_id(True)
-        return q.limit(None).to_arrow()
+        return fill_added_columns(q.limit(None).to_arrow(), columns)
 
     def sample(self, n: int, seed: int, env: str | Sequence[str] | None = None,
                source: str | None = None) -> pd.DataFrame:
@@ -337,10 +368,10 @@ class ReplayBuffer:
         order = np.argsort(key_arr, kind="stable")
         rng = np.random.default_rng(seed)
         picked = row_ids[order[rng.choice(len(order), size=min(n, len(order)), replace=False)]]
-        got = self._table.take_row_ids(picked.tolist()).select(RESULT_COLUMNS).with_row_id().to_arrow()
+        got = self._table.take_row_ids(picked.tolist()).select(self._readable(RESULT_COLUMNS)).with_row_id().to_arrow()
         pos = {int(r): i for i, r in enumerate(got.column("_rowid").to_pylist())}
         got = got.take(pa.array([pos[int(r)] for r in picked])).drop_columns(["_rowid"])
-        return got.to_pandas()
+        return fill_added_columns(got, RESULT_COLUMNS).to_pandas()
 
     def checkout(self, ref: str | int) -> ReplayBuffer:
         """A read-only view at a tag or a version number: its search/sample/stats read that version's rows."""
@@ -352,6 +383,7 @@ class ReplayBuffer:
         view._read_only = True
         view._atable, view._atable_version = None, None  # its own async handle, pinned on first search
         view._pinned = int(view._table.version)
+        view._absent = missing_added_columns(view._table.schema)
         return view
 
     # -- what this version holds (contents.py) -------------------------------------------------------------------

@@ -6,6 +6,11 @@ check that batches are whole) and `vector` (fixed-size float32 list: the unit-no
 transition_text(state, action)). The schema metadata records the embedder signature and the transition_text
 version, so a table refuses vectors of another space.
 
+A table made before a Step column of ADDED_STEP_COLUMNS existed gets it on open (ReplayBuffer adds it at its
+default in one commit); its versions from before that commit read it as the default (`fill_added_columns`). Row
+keys leave out an added column that holds its default, so a row keeps the key it had before the column existed
+(and a buffer its digest).
+
 Simplifications: pure functions of Arrow tables and numpy arrays; nothing here opens a table.
 
     table = to_step_table(steps)                   # any Step-like rows -> STEP_SCHEMA, or a DreamGymError
@@ -24,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dreamgym.buffer.embedders import TRANSITION_TEXT_VERSION, Embedder
-from dreamgym.data.schema import STEP_COLUMNS, STEP_SCHEMA, STEP_SOURCES, Step
+from dreamgym.data.schema import ADDED_STEP_COLUMNS, STEP_COLUMNS, STEP_SCHEMA, STEP_SOURCES, Step
 from dreamgym.errors import DreamGymError
 
 VECTOR = "vector"
@@ -48,8 +53,9 @@ def buffer_schema(dim: int, signature: str = "") -> pa.Schema:
 
 def check_table_schema(schema: pa.Schema, embedder: Embedder, table: str, uri: str) -> None:
     """Raise DreamGymError unless `schema` (of table `table` at `uri`) is a buffer table of `embedder`'s vector
-    space: it has the buffer columns, the embedder's dim and signature, and this code's transition_text version."""
-    missing = [f for f in buffer_schema(1).names if f not in schema.names]
+    space: it has the buffer columns (but perhaps not those of ADDED_STEP_COLUMNS: it may predate them), the
+    embedder's dim and signature, and this code's transition_text version."""
+    missing = [f for f in buffer_schema(1).names if f not in schema.names and f not in ADDED_STEP_COLUMNS]
     if missing:
         raise DreamGymError(f"table '{table}' at {uri} is not a replay buffer table (no column(s) {missing})")
     dim = schema.field(VECTOR).type.list_size
@@ -62,6 +68,26 @@ def check_table_schema(schema: pa.Schema, embedder: Embedder, table: str, uri: s
     if text_v and text_v != TRANSITION_TEXT_VERSION:
         raise DreamGymError(f"table '{table}' was embedded with transition_text v{text_v}; this code writes "
                             f"v{TRANSITION_TEXT_VERSION}: re-embed into a new table")
+
+
+def missing_added_columns(schema: pa.Schema) -> list[str]:
+    """The columns of ADDED_STEP_COLUMNS that a buffer table (version) of `schema` lacks: it predates them."""
+    return [c for c in ADDED_STEP_COLUMNS if c not in schema.names]
+
+
+def added_columns_sql(columns: Sequence[str]) -> dict[str, str]:
+    """{column: SQL literal of its default} for `columns` of ADDED_STEP_COLUMNS (a Lance add_columns argument)."""
+    return {c: "'" + str(ADDED_STEP_COLUMNS[c]).replace("'", "''") + "'" for c in columns}
+
+
+def fill_added_columns(table: pa.Table, columns: Sequence[str]) -> pa.Table:
+    """`table`, read from a version without some of ADDED_STEP_COLUMNS, with those of `columns` it lacks at
+    their default: `columns` first, in their order, then its other columns (e.g. _distance, _rowid) as read."""
+    for c in columns:
+        if c not in table.column_names:
+            f = STEP_SCHEMA.field(c)
+            table = table.append_column(f, pa.repeat(pa.scalar(ADDED_STEP_COLUMNS[c], f.type), table.num_rows))
+    return table.select([*columns, *(c for c in table.column_names if c not in columns)])
 
 
 def _type_ok(actual: pa.DataType, target: pa.DataType) -> bool:
@@ -95,13 +121,14 @@ def _column_array(name: str, values: Any) -> pa.Array:
 def to_step_table(steps: StepsLike) -> pa.Table:
     """Validate Step rows and return them as a pa.Table with exactly STEP_SCHEMA (n rows, extra columns dropped).
 
-    Accepts a DataFrame, a pa.Table, a list of Step, or a list of dicts. Raises DreamGymError naming the first
+    Accepts a DataFrame, a pa.Table, a list of Step, or a list of dicts. A missing column of ADDED_STEP_COLUMNS
+    is filled with its default (rows made before it existed). Raises DreamGymError naming the first other
     missing column, the first column of a wrong type, nulls (with their row positions), or an unknown `source`.
     """
     if isinstance(steps, pd.DataFrame):
-        columns = {c: steps[c] for c in steps.columns}
+        n, columns = len(steps), {c: steps[c] for c in steps.columns}
     elif isinstance(steps, pa.Table):
-        columns = {c: steps.column(c) for c in steps.column_names}
+        n, columns = steps.num_rows, {c: steps.column(c) for c in steps.column_names}
     else:
         rows = list(steps)
         if rows and isinstance(rows[0], Step):
@@ -111,10 +138,12 @@ def to_step_table(steps: StepsLike) -> pa.Table:
         for i, r in enumerate(rows):
             if not isinstance(r, Mapping):
                 raise DreamGymError(f"steps[{i}] is a {type(r).__name__}; expected a Step or a dict of Step fields")
-            missing = [c for c in STEP_COLUMNS if c not in r]
+            missing = [c for c in STEP_COLUMNS if c not in r and c not in ADDED_STEP_COLUMNS]
             if missing:
                 raise DreamGymError(f"steps[{i}] has no column(s) {missing}; a Step row needs {list(STEP_COLUMNS)}")
-        columns = {c: [r[c] for r in rows] for c in STEP_COLUMNS} if rows else {c: [] for c in STEP_COLUMNS}
+        rows = [{**ADDED_STEP_COLUMNS, **r} for r in rows]
+        n, columns = len(rows), {c: [r[c] for r in rows] for c in STEP_COLUMNS}
+    columns = {**{c: [v] * n for c, v in ADDED_STEP_COLUMNS.items()}, **columns}  # rows made before they existed
     missing = [c for c in STEP_COLUMNS if c not in columns]
     if missing:
         raise DreamGymError(f"missing column(s) {missing}; a Step row needs {list(STEP_COLUMNS)}")
@@ -145,10 +174,16 @@ def check_vectors(vectors: Any, n: int, dim: int) -> np.ndarray:
 
 
 def row_keys(table: pa.Table) -> list[str]:
-    """Content key of each Step row of `table` (STEP_SCHEMA): blake2b-128 hex over its fields, in column order."""
-    cols = [table.column(c).to_pylist() for c in STEP_COLUMNS]
-    return [hashlib.blake2b("\x1f".join(map(repr, vals)).encode("utf-8"), digest_size=16).hexdigest()
-            for vals in zip(*cols, strict=True)]
+    """Content key of each Step row of `table` (STEP_SCHEMA): blake2b-128 hex over its fields, in column order;
+    a column of ADDED_STEP_COLUMNS counts (as name=value) only where it differs from its default, so a row has
+    the key it had before that column existed."""
+    cols = [table.column(c).to_pylist() for c in STEP_COLUMNS if c not in ADDED_STEP_COLUMNS]
+    added = [(c, d, table.column(c).to_pylist()) for c, d in ADDED_STEP_COLUMNS.items()]
+    keys = []
+    for i, vals in enumerate(zip(*cols, strict=True)):
+        parts = [*map(repr, vals), *(f"{c}={col[i]!r}" for c, d, col in added if col[i] != d)]
+        keys.append(hashlib.blake2b("\x1f".join(parts).encode("utf-8"), digest_size=16).hexdigest())
+    return keys
 
 
 def repeated_step_keys(table: pa.Table) -> list[tuple[str, int]]:

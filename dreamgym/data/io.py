@@ -1,7 +1,14 @@
 """Parquet readers and writers for Task and Step rows.
 
 Writes are deterministic (fixed schema, no pandas metadata, stable row order), so the same rows give the same
-bytes and therefore the same DVC hash: a fresh clone can regenerate `data/` and match `data.dvc`.
+bytes and therefore the same DVC hash: a fresh clone can regenerate `data/` and match `data.dvc`. Reads take any
+columns (the gates judge them), except that a Step file written before a column of ADDED_STEP_COLUMNS existed
+reads with that column at its default.
+
+Simplifications: whole files in memory; one writer per file (the atomic rename keeps readers safe).
+
+    write_steps(steps, "data/textcraft/steps.parquet"); write_tasks(tasks, "data/textcraft/tasks.parquet")
+    df = read_table("data/textcraft/steps.parquet")   # a DataFrame, or a DreamGymError naming the file
 """
 
 from __future__ import annotations
@@ -14,42 +21,64 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from dreamgym.data.schema import STEP_SCHEMA, TASK_SCHEMA, Step, Task
+from dreamgym.data.schema import ADDED_STEP_COLUMNS, STEP_SCHEMA, TASK_SCHEMA, Step, Task
 from dreamgym.errors import DreamGymError
 
 STEPS_FILE = "steps.parquet"
 TASKS_FILE = "tasks.parquet"
 
 
-def _write(table: pa.Table, path: Path) -> None:
+def _write(table: pa.Table, path: str | Path) -> Path:
+    """Write `table` to `path` atomically (a reader never sees half a file); returns the path."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     pq.write_table(table, tmp, compression="zstd", write_statistics=False, store_schema=False)
-    os.replace(tmp, path)  # atomic: a reader never sees half a file
+    os.replace(tmp, path)
+    return path
+
+
+def _rows_table(rows: Iterable[Step] | Iterable[Task], schema: pa.Schema) -> pa.Table:
+    """Step or Task objects as a pa.Table of `schema`, in their order."""
+    return pa.Table.from_pylist([r.to_row() for r in rows], schema=schema)
 
 
 def steps_table(steps: Iterable[Step]) -> pa.Table:
-    return pa.Table.from_pylist([s.to_row() for s in steps], schema=STEP_SCHEMA)
-
-
-def write_steps(steps: Iterable[Step], path: str | Path) -> Path:
-    path = Path(path)
-    _write(steps_table(steps), path)
-    return path
+    """Step objects as a pa.Table of STEP_SCHEMA, in their order."""
+    return _rows_table(steps, STEP_SCHEMA)
 
 
 def tasks_table(tasks: Iterable[Task]) -> pa.Table:
-    return pa.Table.from_pylist([t.to_row() for t in tasks], schema=TASK_SCHEMA)
+    """Task objects as a pa.Table of TASK_SCHEMA (spec as JSON text), in their order."""
+    return _rows_table(tasks, TASK_SCHEMA)
+
+
+def write_steps(steps: Iterable[Step], path: str | Path) -> Path:
+    """Write Step objects to a parquet file (deterministic bytes, see the module docstring); returns the path."""
+    return _write(steps_table(steps), path)
 
 
 def write_tasks(tasks: Iterable[Task], path: str | Path) -> Path:
-    path = Path(path)
-    _write(tasks_table(tasks), path)
-    return path
+    """Write Task objects to a parquet file (deterministic bytes, see the module docstring); returns the path."""
+    return _write(tasks_table(tasks), path)
+
+
+def with_added_step_columns(table: pa.Table) -> pa.Table:
+    """`table` with each column of ADDED_STEP_COLUMNS it lacks appended at that column's default, if it holds Step
+    rows (it has an `episode_id` column; Task rows have none): a Step file written before the column existed.
+    Any other missing column is left for validation to report."""
+    if "episode_id" not in table.column_names:
+        return table
+    for name, value in ADDED_STEP_COLUMNS.items():
+        if name not in table.column_names:
+            f = STEP_SCHEMA.field(name)
+            table = table.append_column(f, pa.repeat(pa.scalar(value, f.type), table.num_rows))
+    return table
 
 
 def read_table(path: str | Path, shown: str | Path | None = None) -> pd.DataFrame:
-    """Read one parquet file as a DataFrame, whatever its columns (validation decides if they are right).
+    """Read one parquet file as a DataFrame, whatever its columns (validation decides if they are right); a
+    Step file that predates a column of ADDED_STEP_COLUMNS reads with it at its default (with_added_step_columns).
 
     Errors name `shown` if given (e.g. the user's file when `path` is a staged copy of it), else `path`."""
     path = Path(path)
@@ -57,13 +86,15 @@ def read_table(path: str | Path, shown: str | Path | None = None) -> pd.DataFram
     if not path.is_file():
         raise DreamGymError(f"parquet file '{name}' not found")
     try:
-        return pq.read_table(path).to_pandas()
+        table = pq.read_table(path)
     except (pa.ArrowInvalid, OSError) as e:
         detail = str(e).replace(str(path), str(name))  # Arrow names the file it opened
         raise DreamGymError(f"'{name}' is not a readable parquet file: {detail}") from None
+    return with_added_step_columns(table).to_pandas()
 
 
 def read_tasks(path: str | Path) -> list[Task]:
+    """The Task objects of a tasks file, in file order; DreamGymError if the file is missing."""
     path = Path(path)
     if not path.is_file():
         raise DreamGymError(f"task file '{path}' not found")

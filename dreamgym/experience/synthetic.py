@@ -13,12 +13,12 @@ env's admissible actions derived from the abstract state (EnvSpec.actions) in th
 
 Each step builds the prompt through the PromptSpec that training used (task, the last `history_window` steps,
 the top-k transitions retrieved for the abstract (state, action), the current state, the action), generates
-greedily until `</done>`, and parses the target. An
-unparseable output is retried once with sampling; if it still does not parse, the step counts as an invalid
-transition (state unchanged, reward 0, `info["parse_failed"] = True`, and the Step row says so in its
-`reasoning`: "parse failure: <reason>") and the rollout goes on: a model that emits
-garbage never crashes a rollout. Every synthetic step is kept as a Step row (source "synthetic", the model
-version, the reasoning) for the replay buffer: `drain_steps()` hands them over.
+greedily until `</done>`, and parses the target. An unparseable output is retried once with sampling; if it still
+does not parse, the step counts as an invalid transition (state unchanged, reward 0, `info["parse_failed"] = True`,
+`info["parse_failure"]` the parser's reason, and the Step row's `parse_failure` column holds that reason, its
+`reasoning` empty) and the rollout goes on: a model that emits garbage never crashes a rollout. Every synthetic
+step is kept as a Step row (source "synthetic", the model version, the reasoning or the parse failure) for the
+replay buffer: `drain_steps()` hands them over.
 
 Simplifications: the initial state of a task comes from the caller (a real reset, or the seed data's first
 observation); the episode's success is the predicted reward (outcome-only: reward 1 ends the episode with
@@ -223,16 +223,17 @@ class SyntheticEnv(TextEnv):
             reward = 1.0 if (valid and pred.reward >= 0.5) else 0.0
             done = bool(pred.done) or reward == 1.0
         success = reward == 1.0
-        reasoning = pred.reasoning if pred else f"parse failure: {out.failure}"
-        extra: dict[str, Any] = {"parse_failed": pred is None, "reasoning": reasoning,
-                                 "attempts": len(out.texts), "terminal": done and not success}
+        failure = out.failure if pred is None else ""
+        extra: dict[str, Any] = {"parse_failed": pred is None, "parse_failure": failure,
+                                 "reasoning": pred.reasoning if pred else "", "attempts": len(out.texts),
+                                 "terminal": done and not success}
         self._steps.append(Step(
             episode_id=self.episode_id, task_id=self.task.task_id if self.task else "", env=self.model.env,
             t=self.t, state=self.state, action=action, next_state=nxt, reward=reward,
             done=done or (not success and self.t + 1 >= self.max_steps), success=success, valid_action=valid,
             source="synthetic", reasoning=extra["reasoning"], policy_version=self.policy_version,
             model_version=self.model.version, iteration=self.iteration,
-            split=self.task.split if self.task else "train"))
+            split=self.task.split if self.task else "train", parse_failure=failure))
         self.history.append((self.state, action))
         self.state = nxt
         return nxt, success, valid, reward, extra

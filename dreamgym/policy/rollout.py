@@ -76,7 +76,7 @@ class Episode:
                      action=t.decision.action, next_state=t.next_observation, reward=t.reward, done=t.done,
                      success=bool(t.info.get("success", False)), valid_action=t.valid_action, source=source,
                      policy_version=policy_version, model_version=model_version, iteration=iteration,
-                     split=self.task.split)
+                     split=self.task.split, parse_failure=str(t.info.get("parse_failure", "")))
                 for i, t in enumerate(self.turns)]
 
 

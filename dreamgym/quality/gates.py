@@ -203,7 +203,7 @@ def step_expectations(max_reward: float, max_text_chars: int, envs: list[str], s
     import great_expectations.expectations as E
 
     ex = _step_core(("episode_id", "task_id", "env", "t", "state", "action", "next_state", "reward", "done",
-                     "success", "valid_action", "source", "split"), max_reward, max_text_chars)
+                     "success", "valid_action", "source", "split", "parse_failure"), max_reward, max_text_chars)
     ex += [
         _named(E.ExpectTableRowCountToBeBetween(min_value=1), "at least one step"),
         _named(E.ExpectColumnValuesToBeInSet(column="done", value_set=[True, False]), "'done' is boolean"),
@@ -212,6 +212,8 @@ def step_expectations(max_reward: float, max_text_chars: int, envs: list[str], s
                "valid-action flag is boolean"),
         _named(E.ExpectColumnValuesToBeInSet(column="env", value_set=list(envs)), f"env in {list(envs)}"),
         _named(E.ExpectColumnValuesToBeInSet(column="source", value_set=["real"]), "seed rows are real"),
+        _named(E.ExpectColumnValuesToBeInSet(column="parse_failure", value_set=[""]),
+               "seed rows have no parse failure"),
         _named(E.ExpectColumnValuesToBeInSet(column="split", value_set=list(splits)), f"split in {list(splits)}"),
         _named(E.ExpectColumnValuesToBeBetween(column="t", min_value=0), "t >= 0"),
         _named(E.ExpectColumnValueLengthsToBeBetween(column="action", min_value=0, max_value=max_text_chars),
@@ -367,15 +369,25 @@ def validate_seed_data(steps: pd.DataFrame, tasks: pd.DataFrame | None, env: str
     return report
 
 
+def _parse_failure_check(steps: pd.DataFrame) -> CheckResult:
+    """The check that every row flagged as a parse failure is a synthetic, invalid, reward-0 transition."""
+    flagged = steps[steps["parse_failure"].fillna("").ne("")]
+    bad = flagged[flagged["source"].ne("synthetic") | flagged["valid_action"].ne(False) | flagged["reward"].ne(0.0)]
+    return CheckResult("steps", "parse failures are synthetic invalid transitions with reward 0", bad.empty,
+                       f"{len(bad)} parse-failure row(s) that are not" if len(bad) else "", len(bad),
+                       bad[["episode_id", "t", "source", "parse_failure"]].head(MAX_BAD_ROWS).to_dict("records"))
+
+
 def validate_buffer_rows(steps: pd.DataFrame, max_reward: float = 1.0, max_text_chars: int = 20000,
                          subject: str = "rows entering the replay buffer") -> GateReport:
     """The gate on what enters the replay buffer (real or synthetic Step rows), and on the buffer table itself
     after a write (`subject` says which): the Step schema, no nulls in the key fields, non-empty bounded states,
-    reward in range, known sources, (episode_id, t) unique, the model version on synthetic rows."""
+    reward in range, known sources, (episode_id, t) unique, the model version on synthetic rows, and parse
+    failures only on synthetic rows, as invalid transitions with reward 0."""
     import great_expectations.expectations as E
 
     ex = _step_core(("episode_id", "task_id", "env", "t", "state", "action", "next_state", "reward", "done",
-                     "source"), max_reward, max_text_chars)
+                     "source", "parse_failure"), max_reward, max_text_chars)
     ex.append(_named(E.ExpectColumnValuesToBeInSet(column="source", value_set=["real", "synthetic"]),
                      "source is real or synthetic"))
     ex.append(_named(E.ExpectCompoundColumnsToBeUnique(column_list=["episode_id", "t"]),
@@ -388,6 +400,8 @@ def validate_buffer_rows(steps: pd.DataFrame, max_reward: float = 1.0, max_text_
         report.checks.append(CheckResult("steps", "synthetic rows carry the experience-model version", bad.empty,
                                          f"{len(bad)} synthetic row(s) without model_version" if len(bad) else "",
                                          len(bad), bad[["episode_id", "t"]].head(MAX_BAD_ROWS).to_dict("records")))
+    if {"source", "parse_failure", "valid_action", "reward"} <= set(steps.columns):
+        report.checks.append(_parse_failure_check(steps))
     report.stats = {"rows": int(len(steps))}
     return report
 

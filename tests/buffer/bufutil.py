@@ -17,7 +17,7 @@ def toy_rows(n: int, env: str = "toy", source: str = "synthetic", episode: str =
     return [dict(episode_id=episode, task_id=f"{env}/0", env=env, t=i, state=text.format(i=i),
                  action=action.format(i=i), next_state=f"next {i}", reward=0.0, done=i == n - 1, success=False,
                  valid_action=True, source=source, reasoning="", policy_version="p", model_version="m",
-                 iteration=iteration, split="train") for i in range(n)]
+                 iteration=iteration, split="train", parse_failure="") for i in range(n)]
 
 
 def start_worker(uri, episode: str, n_batches: int, batch_size: int, go_file: Path, state_chars: int = 100,

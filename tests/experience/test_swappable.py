@@ -81,7 +81,7 @@ def test_a_score_mode_policy_episode_runs_in_a_synthetic_env(tiny, tmp_path):
         assert all(t.decision.action in t.decision.candidates for t in ep.turns)
     rows = [s for e in envs for s in e.drain_steps()]
     assert len(rows) == 6 and all(s.source == "synthetic" and s.model_version == "xm-untrained" for s in rows)
-    assert all(s.reasoning.startswith("parse failure: ") and not s.valid_action for s in rows)
+    assert all(s.parse_failure and not s.reasoning and not s.valid_action for s in rows)
 
 
 def test_training_prompt_equals_inference_prompt(tmp_path, babyai_rows, tiny):

@@ -82,7 +82,7 @@ def test_garbage_output_is_retried_once_then_an_invalid_transition():
     assert done and info["truncated"]  # the step limit still ends the episode
     assert env.model.stats == {"predictions": 3, "retries": 3, "parse_failures": 3}
     rows = env.drain_steps()
-    assert [r.reasoning for r in rows] == ["parse failure: unclosed <think>"] * 3
+    assert [(r.parse_failure, r.reasoning) for r in rows] == [("unclosed <think>", "")] * 3
     assert all(not r.valid_action and r.reward == 0.0 and r.next_state == r.state for r in rows) and rows[-1].done
     # a retry that parses rescues the step
     env, _, _ = make_env(lambda p, c: "garbage", lambda p, c: format_target("ok", False, "x", 0.0, False))

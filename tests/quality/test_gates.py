@@ -1,6 +1,7 @@
 """The seed-data gate: real GX suites accept good data and name the bad rows of corrupted data."""
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from dreamgym.data import io
@@ -140,3 +141,46 @@ def test_the_report_names_the_source(good_steps, good_tasks):
     steps["done"] = steps["done"].astype(int)
     assert "env 'toy' (my/dir/toy/steps.parquet)" in validate_seed_data(
         steps, tasks, "toy", source="my/dir/toy/steps.parquet").to_text()
+
+
+# -- parse failures ---------------------------------------------------------------------------------------------------
+def test_a_seed_file_without_parse_failure_passes(tmp_path, good_steps, good_tasks):
+    path = tmp_path / "toy" / io.STEPS_FILE
+    io.write_steps(good_steps, path)
+    pq.write_table(pq.read_table(path).drop_columns(["parse_failure"]), path)  # written before the column existed
+    _, tasks = frames(good_steps, good_tasks)
+    assert gate(validate_seed_data(io.read_table(path), tasks, "toy")).ok
+
+
+def test_a_parse_failure_column_of_another_type_fails_naming_the_file(good_steps, good_tasks):
+    steps, tasks = frames(good_steps, good_tasks)
+    steps["parse_failure"] = 0
+    with pytest.raises(GateError) as ei:
+        gate(validate_seed_data(steps, tasks, "toy", source="my/dir/toy/steps.parquet"))
+    text = str(ei.value)
+    assert text.splitlines()[0].startswith("gate 'seed_data' on env 'toy' (my/dir/toy/steps.parquet)")
+    assert "column types match the Step schema" in text
+    assert "column='parse_failure', dtype='int64', expected='string'" in text
+
+
+def test_seed_rows_are_never_parse_failures(good_steps, good_tasks):
+    steps, tasks = frames(good_steps, good_tasks)
+    steps.loc[(steps.episode_id == "e1") & (steps.t == 0), "parse_failure"] = "unclosed <think>"
+    text = validate_seed_data(steps, tasks, "toy").to_text()
+    assert "seed rows have no parse failure" in text and "episode_id='e1'" in text
+
+
+def test_buffer_gate_places_parse_failures(good_steps):
+    from dreamgym.quality import validate_buffer_rows
+
+    steps = io.steps_table(good_steps).to_pandas()
+    steps["model_version"] = "xm"
+    steps.loc[[0, 1], ["source", "valid_action", "reward", "parse_failure"]] = ["synthetic", False, 0.0, "no tags"]
+    assert validate_buffer_rows(steps).ok  # synthetic invalid reward-0 rows may be parse failures
+    steps.loc[2, "parse_failure"] = "no tags"  # a real row
+    steps.loc[3, ["source", "parse_failure"]] = ["synthetic", "no tags"]  # a valid synthetic row
+    steps.loc[4, "parse_failure"] = None
+    report = validate_buffer_rows(steps)
+    check = next(c for c in report.failed if c.check.startswith("parse failures are synthetic"))
+    assert check.unexpected_count == 2 and [(r["episode_id"], r["t"]) for r in check.bad_rows] == [("e0", 2), ("e1", 0)]
+    assert "no nulls in 'parse_failure'" in report.to_text()
