@@ -18,6 +18,7 @@ from typing import Annotated
 import typer
 
 from dreamgym.errors import DreamGymError
+from dreamgym.tracking import resolve_tracking_uri
 
 MAX_SHOWN_ACTIONS = 40  # `play` lists at most this many valid actions unless asked (/actions)
 
@@ -27,14 +28,6 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=N
 ParamsOpt = Annotated[Path, typer.Option("--params", help="params file")]
 PresetOpt = Annotated[str | None, typer.Option("--preset", help="named overlay, e.g. tiny")]
 SetOpt = Annotated[list[str] | None, typer.Option("--set", "-S", help="override key.path=value (repeatable)")]
-
-
-def _tracking_uri(cfg) -> str:
-    """The MLflow tracking URI of the config, a relative sqlite path made absolute (from the working directory)."""
-    uri = cfg.tracking.tracking_uri
-    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
-        uri = f"sqlite:///{Path(uri.removeprefix('sqlite:///')).resolve()}"
-    return uri
 
 
 DEFAULT_PARAMS = Path("params.yaml")
@@ -299,7 +292,7 @@ def eval_(env: Annotated[str, typer.Option("--env", help="env name")],
     cfg = _cfg(params, preset, overrides)
     kwargs = cfg.policy_env_kwargs() if env == cfg.policy.env else cfg.env_kwargs(env)
     h = horizon or cfg.policy.eval.horizon or horizon_at(10**9, cfg.policy.rl.horizon.stages, cfg.policy.rl.horizon.every)
-    agent = load_policy(model, tracking_uri=_tracking_uri(cfg), cfg=cfg.policy)
+    agent = load_policy(model, tracking_uri=resolve_tracking_uri(cfg.tracking.tracking_uri, Path.cwd()), cfg=cfg.policy)
     envs = [make_env(env, **kwargs) for _ in range(min(parallel, n))]
     try:
         tasks_ = envs[0].list_tasks(split, n=n, start=start)
@@ -324,7 +317,7 @@ def ui(params: ParamsOpt = Path("params.yaml"),
        port: Annotated[int | None, typer.Option(min=1, max=65535, help="port (default: tracking.ui_port)")] = None) -> None:
     """Start the MLflow UI on 127.0.0.1 over the local store (mlflow/)."""
     cfg = _cfg(params, None, [])
-    uri = _tracking_uri(cfg)
+    uri = resolve_tracking_uri(cfg.tracking.tracking_uri, Path.cwd())
     cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", cfg.tracking.ui_host,
            "--port", str(port or cfg.tracking.ui_port)]
     typer.echo(f"MLflow UI on http://{cfg.tracking.ui_host}:{port or cfg.tracking.ui_port}  (Ctrl-C stops it)")

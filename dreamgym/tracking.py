@@ -277,3 +277,22 @@ def load_model_components(uri: str, tracking_uri: str):
 def make_tracker(enabled: bool, tracking_uri: str, experiment: str, artifact_location: str | None = None) -> Tracker:
     """The MLflow tracker if enabled, else the no-op one."""
     return MlflowTracker(tracking_uri, experiment, artifact_location) if enabled else Tracker()
+
+
+def resolve_tracking_uri(uri: str, root: str | Path) -> str:
+    """`uri` with a relative sqlite path taken relative to the project `root` (any other URI as it is)."""
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        return f"sqlite:///{(Path(root) / uri.removeprefix('sqlite:///')).resolve()}"
+    return uri
+
+
+def tracker_for(cfg, root: str | Path) -> Tracker:
+    """The tracker of a resolved DreamGymConfig: its store and artifact folder taken relative to the project
+    `root` (the sqlite file's folder is created), the no-op tracker when tracking is off."""
+    uri = resolve_tracking_uri(cfg.tracking.tracking_uri, root)
+    if uri.startswith("sqlite:////") and cfg.tracking.enabled:
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    art = cfg.tracking.artifact_location
+    if "://" not in art:
+        art = str((Path(root) / art).resolve())
+    return make_tracker(cfg.tracking.enabled, uri, cfg.experiment_name, art)

@@ -5,6 +5,7 @@ gives this clone its own Prefect home, <project>/.prefect (git-ignored), unless 
 ephemeral API's database and profiles then never mix with another clone's in a shared ~/.prefect.
 """
 
+import logging
 import os
 from pathlib import Path
 
@@ -12,3 +13,6 @@ _PROJECT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("PREFECT_HOME", str((_PROJECT if (_PROJECT / "pyproject.toml").is_file() else Path.cwd()) / ".prefect"))
 # Prefect waits 20 s for its temporary API server by default; on a loaded 2-core machine its start takes longer
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+# the library's stage modules log through plain `logging`; Prefect shows (and records) their lines as its own
+os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "dreamgym")
+logging.getLogger("dreamgym").setLevel(logging.INFO)

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 from pathlib import Path
 
 from prefect import task
 
 from dreamgym.config import DreamGymConfig, load_config
-from dreamgym.tracking import Tracker, make_tracker
+from dreamgym.errors import DreamGymError
+from dreamgym.tracking import tracker_for
+
+__all__ = ["buffer_snapshot_file", "config_from_args", "load_env_data", "read_buffer_snapshot", "run_cli", "stage_main",
+           "tracker_for", "write_record"]
 
 # no telemetry calls from an offline machine (they only fail and log errors)
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
@@ -20,27 +25,40 @@ os.environ.setdefault("LANCEDB_LOG", "error")  # k-means on small tables warns o
 
 
 def config_from_args(description: str, argv: list[str] | None = None, extra=None) -> tuple[DreamGymConfig, argparse.Namespace]:
+    """The resolved config and the parsed arguments of a stage's command line (`extra(parser)` adds its own)."""
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     p.add_argument("--preset", default=None, help="named overlay, e.g. tiny")
     p.add_argument("-S", "--set", dest="overrides", action="append", default=[], help="override key.path=value")
+    p.add_argument("--root", default=".", help="project root (a git + DVC repo for the seed stage)")
     if extra:
         extra(p)
     args = p.parse_args(argv)
+    args.root = str(Path(args.root).resolve())
     return load_config(args.params, args.preset, args.overrides), args
 
 
-def tracker_for(cfg: DreamGymConfig, root: Path) -> Tracker:
-    """The run's tracker; relative sqlite/artifact paths are taken relative to the project root."""
-    uri = cfg.tracking.tracking_uri
-    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
-        db = (root / uri.removeprefix("sqlite:///")).resolve()
-        db.parent.mkdir(parents=True, exist_ok=True)
-        uri = f"sqlite:///{db}"
-    art = cfg.tracking.artifact_location
-    if "://" not in art:
-        art = str((root / art).resolve())
-    return make_tracker(cfg.tracking.enabled, uri, cfg.experiment_name, art)
+def write_record(path: Path, record: dict) -> Path:
+    """Write a stage's JSON record (a DVC metric or output) atomically: a reader, or a run killed mid-write,
+    sees the old file or the whole new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(record, indent=2, sort_keys=True, default=str))
+    os.replace(tmp, path)
+    return path
+
+
+def buffer_snapshot_file(cfg: DreamGymConfig, root: str | Path) -> Path:
+    """Where the seed_buffer stage records the buffer snapshot it pinned (a DVC metric)."""
+    return Path(root) / cfg.paths.artifacts_dir / "buffer_snapshot.json"
+
+
+def read_buffer_snapshot(cfg: DreamGymConfig, root: str | Path, instead: str) -> dict:
+    """The seed_buffer stage's snapshot record; DreamGymError saying to run that stage (or `instead`) if absent."""
+    f = buffer_snapshot_file(cfg, root)
+    if not f.is_file():
+        raise DreamGymError(f"{f} not found: run the seed_buffer stage first (python -m flows.buffer), or {instead}")
+    return json.loads(f.read_text())
 
 
 def bind_prefect_server() -> bool:
@@ -127,9 +145,10 @@ def stage_logging(log_path: Path):
         fh.close()
 
 
-def run_cli(description: str, argv: list[str] | None, extra, call, stage: str, summary=None) -> int:
+def run_cli(description: str, argv: list[str] | None, call, stage: str, summary=None, extra=None) -> int:
     """The `python -m flows.<stage>` entry: parse args into the config, run `call(cfg, args)`, print its result
-    as JSON on stdout and `<stage>: <summary> (<seconds> s)` on stderr.
+    as JSON on stdout and `<stage>: <summary> (<seconds> s)` on stderr. `args.root` is the absolute project root
+    (`--root`, default the working directory); `extra(parser)` adds a stage's own arguments.
 
     `stage` is the dvc.yaml stage name; `summary(cfg, args, result) -> str | None` makes the line (none: no line,
     e.g. a flow that prints its own). Every log record of the run, with
@@ -142,7 +161,6 @@ def run_cli(description: str, argv: list[str] | None, extra, call, stage: str, s
     import sys
     import time
 
-    from dreamgym.errors import DreamGymError
     from flows._dvc import DvcError
 
     _die_with_dvc()
@@ -160,7 +178,7 @@ def run_cli(description: str, argv: list[str] | None, extra, call, stage: str, s
         print(f"error: unexpected {type(e).__name__} while reading the config: {e} (full trace: {log_path})",
               file=sys.stderr)
         return 1
-    rootp = Path(getattr(args, "root", ".")).resolve()
+    rootp = Path(args.root)
     log_path = rootp / cfg.paths.artifacts_dir / "logs" / f"{stage}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
     t0 = time.time()
     with stage_logging(log_path) as write_trace:
@@ -188,6 +206,17 @@ def run_cli(description: str, argv: list[str] | None, extra, call, stage: str, s
     return 0
 
 
+def stage_main(doc: str, flow_fn, stage: str, summary=None):
+    """The `main(argv) -> exit status` of a flow module whose flow takes (cfg, root): run_cli with the module
+    docstring's first line as the description; `summary(cfg, result)` makes the closing line."""
+
+    def main(argv: list[str] | None = None) -> int:
+        return run_cli(doc.splitlines()[0], argv, lambda cfg, a: flow_fn(cfg, root=a.root), stage=stage,
+                       summary=(lambda cfg, a, r: summary(cfg, r)) if summary else None)
+
+    return main
+
+
 def _die_with_dvc() -> None:
     """Stop this stage when the `dvc repro` that started it dies (flows._watchdog)."""
     from flows._watchdog import die_with_dvc
@@ -212,7 +241,6 @@ def load_env_data(data_dir: str, env: str):
     """(steps, tasks) DataFrames of one env's seed data (data/<env>/{steps,tasks}.parquet)."""
     from dreamgym.data import io
     from dreamgym.data.swap import leftovers
-    from dreamgym.errors import DreamGymError
 
     d = Path(data_dir) / env
     if not (d / io.STEPS_FILE).is_file():

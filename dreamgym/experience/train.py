@@ -26,10 +26,10 @@ from typing import Any
 
 import pandas as pd
 
-from dreamgym.config import ExperienceConfig
 from dreamgym.envs.registry import get_spec
 from dreamgym.errors import DreamGymError
 from dreamgym.experience.augment import augment_examples
+from dreamgym.experience.config import ExperienceConfig
 from dreamgym.experience.examples import build_examples
 from dreamgym.experience.fidelity import open_loop_divergence, prediction_table, transition_fidelity
 from dreamgym.experience.format import SPECIAL_TOKENS
@@ -54,6 +54,9 @@ class ExperienceRun:
     n_train: int
     n_val: int
     parameters: int
+    #: torch's intra-op threads during training: the trained weights (hence every fidelity figure) are bit-exact
+    #: across runs only at the same count, as float sums are ordered differently with more threads
+    threads: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
 
     def metrics(self) -> dict[str, float]:
@@ -61,6 +64,7 @@ class ExperienceRun:
         out = {**self.sft.metrics(), **{f"exp/{k}": v for k, v in {**self.fidelity, **self.open_loop}.items()},
                "exp/train_examples": self.n_train, "exp/val_examples": self.n_val, "exp/parameters": self.parameters}
         out.update({f"perf/exp_{k}_s": v for k, v in self.seconds.items()})
+        out["perf/exp_torch_threads"] = self.threads
         return {k: float(v) for k, v in out.items()}
 
 
@@ -96,6 +100,8 @@ def train_experience_model(steps: pd.DataFrame, tasks: pd.DataFrame, env: str, c
     `version`: the model version written into synthetic Steps; `max_steps`: the env's step limit when the data
     was collected (dones at that limit are truncation, see build_examples).
     """
+    import torch
+
     from dreamgym.models import Generator
 
     seconds: dict[str, float] = {}
@@ -134,4 +140,4 @@ def train_experience_model(steps: pd.DataFrame, tasks: pd.DataFrame, env: str, c
         seconds["open_loop"] = time.perf_counter() - t0
     return ExperienceRun(env=env, model=model, tokenizer=tok, experience_model=xm, sft=sft, fidelity=fidelity,
                          open_loop=open_loop, table=table, n_train=len(train), n_val=len(val), parameters=n_params,
-                         seconds={k: round(v, 2) for k, v in seconds.items()})
+                         threads=torch.get_num_threads(), seconds={k: round(v, 2) for k, v in seconds.items()})

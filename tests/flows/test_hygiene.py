@@ -110,9 +110,8 @@ def test_unexpected_exception_is_one_line_naming_type_and_log(tmp_path, capsys):
     def boom(cfg, args):
         raise RuntimeError("disk on fire")
 
-    extra = lambda p: p.add_argument("--root")  # noqa: E731
     rc = run_cli("x", ["--params", str(ROOT / "params.yaml"), "--preset", "tiny", "--root", str(tmp_path),
-                       "-S", "tracking.enabled=false"], extra, boom, stage="boom")
+                       "-S", "tracking.enabled=false"], boom, stage="boom")
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 1 and len(err) == 1, err
     log = next((tmp_path / "artifacts" / "logs").glob("boom-*.log"))
