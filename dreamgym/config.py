@@ -48,7 +48,7 @@ __all__ = [
     "DreamGymConfig", "DvcConfig", "EnvsConfig", "ExperienceConfig", "ExperienceGateConfig", "HorizonParams",
     "ModelConfig", "PathsConfig", "PolicyConfig", "PolicyEvalParams", "PolicyName", "ProjectConfig", "QualityConfig",
     "RLParams", "SFTParams", "ScienceWorldEnvConfig", "SeedDataConfig", "StrictConfig", "TextCraftEnvConfig",
-    "TextWorldEnvConfig", "TrackingConfig", "deep_merge", "load_config", "load_preset", "parse_override",
+    "TextWorldEnvConfig", "TrackingConfig", "ENV_DEFAULTS", "deep_merge", "load_config", "load_preset", "parse_override",
     "preset_names", "resolve_config",
 ]
 
@@ -144,8 +144,30 @@ class DvcConfig(StrictConfig):
     push: bool = Field(True, description="push the seed data to the remote after `dvc add`")
 
 
+#: the project's defaults that name an env (the package configs name none); each applies when params.yaml leaves its
+#: section's key out: the policy's env kwargs only together with its env
+ENV_DEFAULTS: dict[str, dict[str, Any]] = {
+    "experience": {"envs": ["babyai", "textcraft"]},
+    "policy": {"env": "babyai", "env_kwargs": {"levels": ["PickupLoc"], "action_set": "primitive"}},
+}
+
+
 class DreamGymConfig(StrictConfig):
     """The whole resolved configuration (params.yaml + preset + overrides)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _env_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        out = dict(data)
+        x = out.get("experience")
+        if x is None or (isinstance(x, dict) and "envs" not in x):
+            out["experience"] = {**ENV_DEFAULTS["experience"], **(x or {})}
+        p = out.get("policy")
+        if p is None or (isinstance(p, dict) and "env" not in p):
+            out["policy"] = {**ENV_DEFAULTS["policy"], **(p or {})}
+        return out
 
     project: ProjectConfig = Field(default_factory=ProjectConfig)
     paths: PathsConfig = Field(default_factory=PathsConfig)

@@ -32,12 +32,12 @@ class ExperienceGateConfig(StrictConfig):
 
 
 class ExperienceConfig(StrictConfig):
-    envs: list[str] = Field(default_factory=lambda: ["babyai", "textcraft"], description="envs that get an experience model (one model per env)")
+    envs: list[str] = Field(default_factory=list, description="envs that get an experience model, one model per env (the project's default list: dreamgym.config.ENV_DEFAULTS)")
     model: ModelConfig = Field(default_factory=ModelConfig)
     history_window: int = Field(0, ge=0, description="earlier steps shown in the prompt (0: the no-history ablation; the paper uses history: 2 suits larger models, the tiny one learns faster without)")
     k: int = Field(0, ge=0, description="transitions retrieved from the buffer per step (0: the no-retrieval ablation; the paper retrieves, try 2-4 with larger models)")
     with_reasoning: bool = Field(True, description="targets open with a reasoning trace (False: the no-reasoning ablation)")
-    augment_copies: int = Field(1, ge=0, description="symmetry-augmented copies of each training example (babyai: colours permuted; envs without an augmenter: none)")
+    augment_copies: int = Field(1, ge=0, description="symmetry-augmented copies of each training example (by the env's augmenter, e.g. colours permuted; an env without one: none)")
     annotator: str | None = Field(None, description="reasoning annotator registry name (None: the env's rule-based one)")
     prompt_budget: int = Field(3072, ge=64, description="prompt length budget in characters")
     state_budget: int = Field(600, ge=24, description="abstract state budget in characters")

@@ -62,8 +62,8 @@ class PolicyEvalParams(StrictConfig):
 
 
 class PolicyConfig(StrictConfig):
-    env: str = Field("babyai", description="the env the policy is trained in (real env; synthetic training is the DreamGym loop)")
-    env_kwargs: dict[str, Any] = Field(default_factory=lambda: {"levels": ["PickupLoc"], "action_set": "primitive"}, description="overrides of envs.<env> for the policy's env (default: a BabyAI level and action set where random succeeds <= 10%)")
+    env: str = Field("", description="the env the policy is trained in (real env; synthetic training is the DreamGym loop); the project's default: dreamgym.config.ENV_DEFAULTS")
+    env_kwargs: dict[str, Any] = Field(default_factory=dict, description="overrides of envs.<env> for the policy's env (the project's default: a BabyAI level and action set where random succeeds <= 10%)")
     model: ModelConfig = Field(default_factory=lambda: ModelConfig(hidden_size=64, num_layers=2, num_heads=2, vocab_size=1024, max_positions=1024), description="the policy LM (same kinds as the experience model)")
     mode: Literal["score", "generate"] = Field("score", description="score: softmax over the valid actions' log-probs; generate: 'Thought: … Action: …' text")
     history_window: int = Field(2, ge=0, description="earlier (observation, action) steps in the prompt")
