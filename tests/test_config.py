@@ -167,3 +167,21 @@ def test_unreadable_params_files_are_one_line_config_errors(tmp_path, content):
     with pytest.raises(ConfigError) as ei:
         load_config(path)
     assert str(ei.value).startswith(f"{path}: ") and "\n" not in str(ei.value)
+
+
+def test_env_naming_defaults_live_in_the_composed_config_only():
+    import subprocess
+
+    import yaml
+
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    del raw["policy"]["env"], raw["policy"]["env_kwargs"], raw["experience"]["envs"]
+    cfg = resolve_config(raw)
+    assert cfg.experience.envs == ["babyai", "textcraft"] and cfg.policy.env == "babyai"
+    assert cfg.policy.env_kwargs == {"levels": ["PickupLoc"], "action_set": "primitive"}
+    raw["policy"]["env"] = "textcraft"  # the default kwargs go with the default env only
+    assert resolve_config(raw).policy.env_kwargs == {}
+    names = subprocess.run(["git", "grep", "-nE", "babyai|textcraft|textworld|scienceworld", "dreamgym/experience",
+                            "dreamgym/policy", "dreamgym/models", "dreamgym/buffer"], cwd=ROOT, capture_output=True,
+                           text=True)
+    assert names.stdout == "", f"env names outside dreamgym/envs/ and dreamgym/config.py:\n{names.stdout}"
