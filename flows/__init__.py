@@ -15,4 +15,5 @@ os.environ.setdefault("PREFECT_HOME", str((_PROJECT if (_PROJECT / "pyproject.to
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 # the library's stage modules log through plain `logging`; Prefect shows (and records) their lines as its own
 os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "dreamgym")
+os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")  # library lines outside a flow: console only
 logging.getLogger("dreamgym").setLevel(logging.INFO)
