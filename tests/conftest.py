@@ -54,3 +54,20 @@ def _env_registry_restored():
     for name in set(ENVS._items) - set(before) - set(ENVS._builtins):  # a built-in registers once, on first use
         del ENVS._items[name]
     ENVS._items.update(before)
+
+
+@pytest.fixture(scope="session")
+def babyai_rows():
+    """(steps, tasks): 12 babyai seed episodes + one manual episode starting with an invalid action."""
+    from envutil import collect_rows
+
+    return collect_rows("babyai", 12)
+
+
+@pytest.fixture(scope="session")
+def textcraft_rows():
+    """(steps, tasks): 16 textcraft seed episodes + one manual episode starting with an invalid action (collected
+    once per session for the env's own tests and the experience tests)."""
+    from envutil import collect_rows
+
+    return collect_rows("textcraft", 16)

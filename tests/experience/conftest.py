@@ -1,21 +1,9 @@
-"""Fixtures of the experience tests: real Step rows of the fast envs (babyai, textcraft), collected once."""
+"""Fixtures of the experience tests: real Step rows of the fast envs (babyai_rows and textcraft_rows come from
+tests/conftest.py), collected once per session."""
 
 from __future__ import annotations
 
 import pytest
-from exputil import collect_rows
-
-
-@pytest.fixture(scope="session")
-def babyai_rows():
-    """(steps, tasks): 12 babyai seed episodes + one manual episode starting with an invalid action."""
-    return collect_rows("babyai", 12)
-
-
-@pytest.fixture(scope="session")
-def textcraft_rows():
-    """(steps, tasks): 16 textcraft seed episodes + one manual episode starting with an invalid action."""
-    return collect_rows("textcraft", 16)
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from envutil import SW_ROWS, TW_ROWS
 
 from dreamgym.envs import get_spec
 from dreamgym.envs.text import MAX_WORDS
@@ -26,37 +27,6 @@ from dreamgym.experience.annotators import (
     register_annotator,
 )
 from dreamgym.experience.format import format_target, has_tag, parse_target
-
-TW_ROWS = [
-    dict(state="You are carrying nothing.", action="dance", next_state="That's not a verb I recognise.", reward=0.0,
-         done=False, valid_action=False),
-    dict(state="-= Kitchen =-\nYou see a closed fridge.", action="open fridge",
-         next_state="You open the fridge, revealing a yellow onion and a raw red tuna.", reward=0.0, done=False,
-         valid_action=True),
-    dict(state="You open the fridge, revealing a yellow onion.", action="take yellow onion from fridge",
-         next_state="You take the yellow onion from the fridge.\nYour score has just gone up by one point.",
-         reward=0.0, done=False, valid_action=True),
-    dict(state="Adding the meal to your inventory.", action="eat meal",
-         next_state="You eat the meal. Not bad.\nYour score has just gone up by one point.\n*** The End ***\n"
-                    "You scored 5 out of a possible 5, in 13 turns.", reward=1.0, done=True, valid_action=True),
-    dict(state="You open plain door.", action="go north", next_state="-= Corridor =-\nYou find yourself in a corridor. "
-         "A typical one.\nThere is an exit to the south.", reward=0.0, done=False, valid_action=True),
-]
-SW_ROWS = [
-    dict(state="The door is now open.\n[Location: hallway. Inventory: an orange]", action="fly",
-         next_state="No known action matches that input.\n[Location: hallway. Inventory: an orange]", reward=0.0,
-         done=False, valid_action=False),
-    dict(state="The door is now open.\n[Location: hallway. Inventory: an orange]", action="go to kitchen",
-         next_state="You move to the kitchen.\n[Location: kitchen. Inventory: an orange]", reward=0.0, done=False,
-         valid_action=True),
-    dict(state="You move to the kitchen.\n[Location: kitchen. Inventory: an orange]", action="pick up thermometer",
-         next_state="You move the thermometer to the inventory.\n[Location: kitchen. Inventory: an orange, a "
-                    "thermometer, currently reading a temperature of 10 degrees celsius]", reward=0.0, done=False,
-         valid_action=True),
-    dict(state="The stove is now activated.\n[Location: kitchen. Inventory: an orange]", action="focus on water",
-         next_state="You focus on the water.\n[Location: kitchen. Inventory: an orange]", reward=1.0, done=True,
-         valid_action=True),
-]
 
 
 def test_make_annotator_picks_the_env_rule_or_a_plug_in():

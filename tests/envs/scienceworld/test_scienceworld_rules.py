@@ -5,27 +5,14 @@ from __future__ import annotations
 
 import re
 
+from envutil import SW_ROWS
+
 from dreamgym.envs import get_spec
 from dreamgym.envs.scienceworld.rules import annotate, determined
 from dreamgym.envs.text import MAX_WORDS, finish
 
 SPEC = get_spec("scienceworld")
 
-SW_ROWS = [
-    dict(state="The door is now open.\n[Location: hallway. Inventory: an orange]", action="fly",
-         next_state="No known action matches that input.\n[Location: hallway. Inventory: an orange]", reward=0.0,
-         done=False, valid_action=False),
-    dict(state="The door is now open.\n[Location: hallway. Inventory: an orange]", action="go to kitchen",
-         next_state="You move to the kitchen.\n[Location: kitchen. Inventory: an orange]", reward=0.0, done=False,
-         valid_action=True),
-    dict(state="You move to the kitchen.\n[Location: kitchen. Inventory: an orange]", action="pick up thermometer",
-         next_state="You move the thermometer to the inventory.\n[Location: kitchen. Inventory: an orange, a "
-                    "thermometer, currently reading a temperature of 10 degrees celsius]", reward=0.0, done=False,
-         valid_action=True),
-    dict(state="The stove is now activated.\n[Location: kitchen. Inventory: an orange]", action="focus on water",
-         next_state="You focus on the water.\n[Location: kitchen. Inventory: an orange]", reward=1.0, done=True,
-         valid_action=True),
-]
 
 
 def _check_rationale(row, instruction=""):

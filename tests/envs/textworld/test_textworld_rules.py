@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 
 import pytest
+from envutil import TW_ROWS
 
 from dreamgym.envs.registry import get_spec, make_env
 from dreamgym.envs.text import MAX_WORDS, finish
@@ -31,21 +32,6 @@ def _check_rationale(spec, row, instruction=""):
     return note
 
 
-TW_ROWS = [
-    dict(state="You are carrying nothing.", action="dance", next_state="That's not a verb I recognise.", reward=0.0,
-         done=False, valid_action=False),
-    dict(state="-= Kitchen =-\nYou see a closed fridge.", action="open fridge",
-         next_state="You open the fridge, revealing a yellow onion and a raw red tuna.", reward=0.0, done=False,
-         valid_action=True),
-    dict(state="You open the fridge, revealing a yellow onion.", action="take yellow onion from fridge",
-         next_state="You take the yellow onion from the fridge.\nYour score has just gone up by one point.",
-         reward=0.0, done=False, valid_action=True),
-    dict(state="Adding the meal to your inventory.", action="eat meal",
-         next_state="You eat the meal. Not bad.\nYour score has just gone up by one point.\n*** The End ***\n"
-                    "You scored 5 out of a possible 5, in 13 turns.", reward=1.0, done=True, valid_action=True),
-    dict(state="You open plain door.", action="go north", next_state="-= Corridor =-\nYou find yourself in a corridor. "
-         "A typical one.\nThere is an exit to the south.", reward=0.0, done=False, valid_action=True),
-]
 
 
 def test_textworld_rationales(spec):
