@@ -92,3 +92,19 @@ SW_ROWS = [
          next_state="You focus on the water.\n[Location: kitchen. Inventory: an orange]", reward=1.0, done=True,
          valid_action=True),
 ]
+
+
+def check_idempotent_on_generated_text(observe, fragments: list[str]) -> None:
+    """Property test of an abstraction `observe(text, budget)`: on texts stitched from `fragments` (sentences of
+    real replies) and random strings, the result fits the budget and abstracting it again changes nothing."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=150, deadline=None)
+    @given(st.lists(st.sampled_from(fragments) | st.text(max_size=15), max_size=10),
+           st.lists(st.sampled_from([" ", "\n", "; ", ". ", ""]), min_size=10, max_size=10), st.integers(24, 300))
+    def check(parts, seps, budget):
+        a = observe("".join(p + q for p, q in zip(parts, seps, strict=False)), budget)
+        assert len(a) <= budget and observe(a, budget) == a
+
+    check()

@@ -10,8 +10,7 @@ import sys
 
 import pytest
 from babyai_util import play, rows
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from envutil import check_idempotent_on_generated_text
 
 from dreamgym.envs import get_spec, make_env
 from dreamgym.envs.babyai import observation, rules
@@ -112,14 +111,7 @@ _FRAGMENTS = sorted(set(re.split(r"(?<=[.!?])\s+", BABYAI_RAW + " You see no obj
 
 
 def test_babyai_abstraction_is_idempotent_on_generated_text():
-    @settings(max_examples=150, deadline=None)
-    @given(st.lists(st.sampled_from(_FRAGMENTS) | st.text(max_size=15), max_size=10),
-           st.lists(st.sampled_from([" ", "\n", "; ", ". ", ""]), min_size=10, max_size=10), st.integers(24, 300))
-    def check(parts, seps, budget):
-        a = SPEC.observe("".join(p + q for p, q in zip(parts, seps, strict=False)), budget)
-        assert len(a) <= budget and SPEC.observe(a, budget) == a
-
-    check()
+    check_idempotent_on_generated_text(SPEC.observe, _FRAGMENTS)
 
 
 def test_babyai_budget_below_minimum():

@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+from envutil import check_idempotent_on_generated_text
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -115,14 +116,7 @@ _FRAGMENTS = sorted({s for line in SCIENCEWORLD_RAW.splitlines() for s in re.spl
 
 
 def test_scienceworld_abstraction_is_idempotent_on_generated_text():
-    @settings(max_examples=150, deadline=None)
-    @given(st.lists(st.sampled_from(_FRAGMENTS) | st.text(max_size=15), max_size=10),
-           st.lists(st.sampled_from([" ", "\n", "; ", ". ", ""]), min_size=10, max_size=10), st.integers(24, 300))
-    def check(parts, seps, budget):
-        a = SPEC.observe("".join(p + q for p, q in zip(parts, seps, strict=False)), budget)
-        assert len(a) <= budget and SPEC.observe(a, budget) == a
-
-    check()
+    check_idempotent_on_generated_text(SPEC.observe, _FRAGMENTS)
 
 
 def test_abstraction_is_the_package_function_and_checks_the_budget():

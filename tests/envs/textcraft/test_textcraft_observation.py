@@ -9,8 +9,7 @@ import re
 import subprocess
 import sys
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from envutil import check_idempotent_on_generated_text
 
 import dreamgym.envs.textcraft as package
 from dreamgym.envs import get_spec
@@ -73,14 +72,7 @@ _FRAGMENTS = sorted({s for line in TEXTCRAFT_RAW.splitlines() for s in re.split(
 
 
 def test_abstraction_is_idempotent_on_generated_text():
-    @settings(max_examples=150, deadline=None)
-    @given(st.lists(st.sampled_from(_FRAGMENTS) | st.text(max_size=15), max_size=10),
-           st.lists(st.sampled_from([" ", "\n", "; ", ". ", ""]), min_size=10, max_size=10), st.integers(24, 300))
-    def check(parts, seps, budget):
-        a = abstract("".join(p + q for p, q in zip(parts, seps, strict=False)), budget)
-        assert len(a) <= budget and abstract(a, budget) == a
-
-    check()
+    check_idempotent_on_generated_text(abstract, _FRAGMENTS)
 
 
 # ---- the parser ---------------------------------------------------------------------------------------------

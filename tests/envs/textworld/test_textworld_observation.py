@@ -9,8 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from envutil import check_idempotent_on_generated_text
 
 from dreamgym.envs.registry import get_env_class, get_spec, make_env
 from dreamgym.envs.text import ELLIPSIS
@@ -55,14 +54,7 @@ _FRAGMENTS = sorted({s for line in TEXTWORLD_RAW.splitlines() for s in re.split(
 
 
 def test_abstraction_is_idempotent_on_generated_text(spec):
-    @settings(max_examples=150, deadline=None)
-    @given(st.lists(st.sampled_from(_FRAGMENTS) | st.text(max_size=15), max_size=10),
-           st.lists(st.sampled_from([" ", "\n", "; ", ". ", ""]), min_size=10, max_size=10), st.integers(24, 300))
-    def check(parts, seps, budget):
-        a = spec.observe("".join(p + q for p, q in zip(parts, seps, strict=False)), budget)
-        assert len(a) <= budget and spec.observe(a, budget) == a
-
-    check()
+    check_idempotent_on_generated_text(spec.observe, _FRAGMENTS)
 
 
 # ---- the parser --------------------------------------------------------------------------------------------------
