@@ -108,3 +108,21 @@ def check_idempotent_on_generated_text(observe, fragments: list[str]) -> None:
         assert len(a) <= budget and observe(a, budget) == a
 
     check()
+
+
+def check_rationale(spec, row: dict, instruction: str = "", success_words: tuple[str, ...] = ("reached",)) -> str:
+    """The spec's rule-based rationale of `row`, checked: one finished note without markup, 3..MAX_WORDS+1 words,
+    opening with its validity, stating the reward, and naming success (one of `success_words`) on a rewarded row."""
+    import re
+
+    from dreamgym.envs.text import MAX_WORDS, finish
+
+    note = spec.annotate(row["state"], row["action"], row["next_state"], row["reward"], row["done"],
+                         row["valid_action"], {"instruction": instruction})
+    assert note == finish([note]) and not re.search(r"</?[a-z]+>", note)
+    assert 3 <= len(note.split()) <= MAX_WORDS + 1
+    assert note.startswith("Valid" if row["valid_action"] else "Invalid:"), note
+    assert f"reward {1 if row['reward'] > 0 else 0}" in note, note
+    if row["reward"] > 0:
+        assert any(w in note for w in success_words), note
+    return note

@@ -47,15 +47,20 @@ def _task(tasks, name, k=0):
     return [t for t in tasks if t.spec["task_name"] == name][k]
 
 
-def _play_expert(env, task, max_steps=None):
-    obs = env.reset(task)
+def _finish_expert(env):
+    """Follow the expert from the current state to the end; returns the last step's result (None: no step)."""
     r = None
     while not env.done:
         a = env.expert_action()
         if a is None:
             break
         r = env.step(a)
-    return obs, r
+    return r
+
+
+def _play_expert(env, task, max_steps=None):
+    obs = env.reset(task)
+    return obs, _finish_expert(env)
 
 
 # ---- construction and listing ----------------------------------------------------------------------------
@@ -244,12 +249,7 @@ def test_expert_after_off_policy_actions(env, val_tasks):
         env.step(a)
     first = env.gold_path()[0]
     assert env.expert_action() == first  # off-policy actions do not move the pointer
-    r = None
-    while not env.done:
-        a = env.expert_action()
-        if a is None:
-            break
-        r = env.step(a)
+    r = _finish_expert(env)
     assert r is not None and r.info["success"]
 
 

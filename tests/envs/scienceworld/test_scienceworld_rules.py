@@ -3,28 +3,17 @@ hand-written and real transitions."""
 
 from __future__ import annotations
 
-import re
-
-from envutil import SW_ROWS
+from envutil import SW_ROWS, check_rationale
 
 from dreamgym.envs import get_spec
 from dreamgym.envs.scienceworld.rules import annotate, determined
-from dreamgym.envs.text import MAX_WORDS, finish
 
 SPEC = get_spec("scienceworld")
 
 
 
 def _check_rationale(row, instruction=""):
-    note = SPEC.annotate(row["state"], row["action"], row["next_state"], row["reward"], row["done"],
-                         row["valid_action"], {"instruction": instruction})
-    assert note == finish([note]) and not re.search(r"</?[a-z]+>", note)
-    assert 3 <= len(note.split()) <= MAX_WORDS + 1
-    assert note.startswith("Valid" if row["valid_action"] else "Invalid:"), note
-    assert f"reward {1 if row['reward'] > 0 else 0}" in note, note
-    if row["reward"] > 0:
-        assert "reached" in note
-    return note
+    return check_rationale(SPEC, row, instruction)
 
 
 # ---- annotator (copied from tests/experience/test_annotators.py, against the spec) ---------------------------------

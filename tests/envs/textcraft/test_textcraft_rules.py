@@ -3,12 +3,11 @@ context-determined rule (hand-made cases and the share of real transitions it de
 
 from __future__ import annotations
 
-import re
-
 import pytest
+from envutil import check_rationale
 
 from dreamgym.envs import get_spec
-from dreamgym.envs.text import MAX_WORDS, finish, squeeze
+from dreamgym.envs.text import squeeze
 from dreamgym.envs.textcraft.rules import goal_of, textcraft_predict
 
 TASK = ("craft chest\ncraft 4 oak planks using 1 oak logs\ncraft 1 chest using 8 planks\n"
@@ -16,15 +15,7 @@ TASK = ("craft chest\ncraft 4 oak planks using 1 oak logs\ncraft 1 chest using 8
 
 
 def _check_rationale(row, instruction=""):
-    note = get_spec("textcraft").annotate(row["state"], row["action"], row["next_state"], row["reward"], row["done"],
-                                          row["valid_action"], {"instruction": instruction})
-    assert note == finish([note]) and not re.search(r"</?[a-z]+>", note)
-    assert 3 <= len(note.split()) <= MAX_WORDS + 1
-    assert note.startswith("Valid" if row["valid_action"] else "Invalid:"), note
-    assert f"reward {1 if row['reward'] > 0 else 0}" in note, note
-    if row["reward"] > 0:
-        assert "reached" in note or "Crafted the goal" in note
-    return note
+    return check_rationale(get_spec("textcraft"), row, instruction, success_words=("reached", "Crafted the goal"))
 
 
 # ---- annotator ----------------------------------------------------------------------------------------------
