@@ -150,9 +150,9 @@ def build_staging(cfg: DreamGymConfig, mode: str, staging: Path, data_dir: Path,
     if staging.exists():
         shutil.rmtree(staging)
     if mode == "import":
-        origins = stage_import(import_dir, data_dir, staging, replace_all)
-        kept = sorted(set(origins) - set(import_envs(import_dir)))
-        log.info(f"importing {', '.join(import_envs(import_dir))} from {import_dir}"
+        origins, imported = stage_import(import_dir, data_dir, staging, replace_all), import_envs(import_dir)
+        kept = sorted(set(origins) - set(imported))
+        log.info(f"importing {', '.join(imported)} from {import_dir}"
                  + (f"; keeping {', '.join(kept)} of {data_dir.name}/" if kept else ""))
         return origins
     for env_name in cfg.seed_data.envs:
