@@ -11,8 +11,9 @@ experience model with the project's Generator (greedy, batched, KV cache, stop a
 
 Real steps/s come from `bench/envs.py --quick` run in a subprocess here (same machine, same moment), with and
 without the valid-action list (an agent that chooses among valid actions needs the list every step). The
-ratio is synthetic transitions/s divided by real steps/s; the issue's target is a synthetic transition costing
-at most 1/5 of a real ScienceWorld step with the tiny model, i.e. ratio >= 5.
+ratio is synthetic transitions/s divided by real steps/s (target: a synthetic transition costing at most 1/5 of a
+real ScienceWorld step with the tiny model, i.e. ratio >= 5). Model tokens/s (prompt and generated) are also given
+as a share of the machine's fp32 matmul peak, measured in the same process (2 N FLOPs per token, N parameters).
 
     python bench/synthesis.py              # full: 128 prompts per env and model (~10 minutes)
     python bench/synthesis.py --quick      # same keys, 16 prompts, no smollm2 conversion wait if cached
@@ -52,7 +53,7 @@ def real_rates(envs: list[str]) -> dict:
 
 
 def prompts_for(env: str, n: int, cfg) -> tuple[list[str], float]:
-    """n held-out prompts of `env` (no retrieval) and the mean completion length in characters."""
+    """n held-out prompts of `env` (test episodes, else val; no retrieval) and the mean completion length in chars."""
     import pandas as pd
 
     from dreamgym.envs import get_spec
@@ -61,23 +62,46 @@ def prompts_for(env: str, n: int, cfg) -> tuple[list[str], float]:
 
     d = ROOT / cfg.paths.data_dir / env
     steps, tasks = pd.read_parquet(d / "steps.parquet"), pd.read_parquet(d / "tasks.parquet")
-    val_eps = sorted(steps.loc[steps["split"] == "val", "episode_id"].unique())[:60]
+    held = "test" if (steps["split"] == "test").any() else "val"
+    val_eps = sorted(steps.loc[steps["split"] == held, "episode_id"].unique())[:60]
     spec = PromptSpec.from_config(cfg.experience.model_copy(update={"k": 0}), get_spec(env))
     ex = build_examples(steps[steps["episode_id"].isin(val_eps)], tasks, spec)
     return ex["prompt"].head(n).tolist(), float(ex["completion"].str.len().mean())
 
 
-def synth_rate(model, tok, prompts: list[str], max_new_tokens: int, batch_size: int) -> dict:
-    from dreamgym.experience.format import STOP
+def matmul_peak_gflops(n: int = 1024, repeats: int = 8) -> float:
+    """The machine's fp32 matmul rate here and now (torch's threads as set): the best of `repeats` n x n products."""
+    import torch
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    torch.mm(a, b)  # warm up
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best / 1e9
+
+
+def synth_rate(model, tok, prompts: list[str], max_new_tokens: int, batch_size: int, stop: str,
+               peak_gflops: float) -> dict:
+    """Transitions/s and tokens/s of the Generator on `prompts`, and the share of the fp32 matmul peak the model's
+    forward passes use: 2 N FLOPs per token processed (N parameters; prompt and generated tokens; the attention
+    over the context is not counted, so the share is a lower bound)."""
     from dreamgym.models import Generator
 
-    gen = Generator(model, tok, max_new_tokens=max_new_tokens, batch_size=batch_size, stop_strings=[STOP])
+    gen = Generator(model, tok, max_new_tokens=max_new_tokens, batch_size=batch_size, stop_strings=[stop])
     gen.generate(prompts[:2])  # warm up
     t0 = time.perf_counter()
     outs = gen.generate(prompts)
     dt = time.perf_counter() - t0
     new = sum(len(o.token_ids) for o in outs)
+    seen = new + sum(o.prompt_tokens for o in outs)
+    n_params = sum(p.numel() for p in model.parameters())
+    gflops = 2 * n_params * seen / dt / 1e9
     return {"transitions_per_s": round(len(prompts) / dt, 2), "generated_tokens_per_s": round(new / dt, 1),
+            "tokens_per_s": round(seen / dt, 1), "model_gflops": round(gflops, 3),
+            "share_of_matmul_peak": float(f"{gflops / peak_gflops:.3g}"), "parameters": n_params,
             "mean_generated_tokens": round(new / len(prompts), 1),
             "mean_prompt_tokens": round(sum(o.prompt_tokens for o in outs) / len(outs), 1),
             "stopped_share": round(sum(o.finish_reason == "stop" for o in outs) / len(outs), 3),
@@ -97,6 +121,7 @@ def main() -> None:
     import torch
 
     from dreamgym.config import load_config
+    from dreamgym.experience.format import stop_string
     from dreamgym.experience.train import make_model
     from dreamgym.models import load_model
 
@@ -105,8 +130,11 @@ def main() -> None:
     n = 16 if args.quick else 128
     out: dict = {"quick": args.quick, "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                                                   "torch_threads": torch.get_num_threads()}}
+    out["machine"]["fp32_matmul_peak_gflops"] = round(matmul_peak_gflops(), 1)
     out["real"] = real_rates(args.envs)
     cache = ROOT / cfg.experience.model.cache_dir
+    peak = out["machine"]["fp32_matmul_peak_gflops"]
+    stop = stop_string(cfg.experience.target_order)
     per_env: dict = {}
     for env in args.envs:
         prompts, completion_chars = prompts_for(env, n, cfg)
@@ -123,12 +151,13 @@ def main() -> None:
                 else:
                     model, tok = make_model(cfg.experience, cache, prompts * 4)
                     source = "fresh (untrained)"
-                res = synth_rate(model, tok, prompts, cfg.experience.max_new_tokens, cfg.experience.gen_batch_size)
+                res = synth_rate(model, tok, prompts, cfg.experience.max_new_tokens, cfg.experience.gen_batch_size,
+                                 stop, peak)
                 tiny_len = max(8, int(res["mean_generated_tokens"]))
             else:
                 model, tok = load_model("smollm2", None, cache)
                 source = "SmolLM2-135M-Instruct (untrained for this format)"
-                res = synth_rate(model, tok, prompts, tiny_len or 96, 8)
+                res = synth_rate(model, tok, prompts, tiny_len or 96, 8, stop, peak)
             real = out["real"][env]
             res["model"] = source
             for key in ("steps_per_s", "steps_per_s_with_actions"):

@@ -1,5 +1,5 @@
-"""`dreamgym` command line: collect and version seed data, play an env, evaluate a policy, inspect config, open the
-MLflow UI.
+"""`dreamgym` command line: collect and version seed data, play an env, evaluate a policy, judge an experience
+model's sim-to-real gap, inspect config, open the MLflow UI.
 
 Every command has --help. Errors a user can fix (unknown env, split or preset, a bad value) print one line
 starting with "error:" and exit 2; nothing prints a traceback for them.
@@ -28,6 +28,13 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=N
 ParamsOpt = Annotated[Path, typer.Option("--params", help="params file")]
 PresetOpt = Annotated[str | None, typer.Option("--preset", help="named overlay, e.g. tiny")]
 SetOpt = Annotated[list[str] | None, typer.Option("--set", "-S", help="override key.path=value (repeatable)")]
+# the episode options of the commands that play a policy on real tasks (eval, judge, baselines)
+SplitOpt = Annotated[str, typer.Option(help="train, val or test")]
+EpisodesOpt = Annotated[int, typer.Option("-n", min=1, help="episodes (one per task)")]
+StartOpt = Annotated[int, typer.Option(min=0, help="first task index: tasks start..start+n-1 of the split")]
+HorizonOpt = Annotated[int | None, typer.Option(min=1, help="turns per episode (default: policy.eval.horizon, else the last horizon stage)")]
+ParallelOpt = Annotated[int, typer.Option(min=1, help="episodes run at once")]
+GreedyOpt = Annotated[bool, typer.Option("--greedy/--sample", help="the most likely action each step, or sample from the policy (its temperature and seed)")]
 
 
 DEFAULT_PARAMS = Path("params.yaml")
@@ -228,10 +235,7 @@ def play(env: Annotated[str, typer.Argument(help="env name")],
 
 @app.command("baselines")
 def baselines_(env: Annotated[str, typer.Argument(help="env name")],
-               split: Annotated[str, typer.Option(help="train, val or test")] = "test",
-               n: Annotated[int, typer.Option("-n", min=1, help="episodes (one per task)")] = 100,
-               start: Annotated[int, typer.Option(min=0, help="first task index")] = 0,
-               horizon: Annotated[int | None, typer.Option(min=1, help="turns per episode (default: as `eval`)")] = None,
+               split: SplitOpt = "test", n: EpisodesOpt = 100, start: StartOpt = 0, horizon: HorizonOpt = None,
                seed: Annotated[int, typer.Option(help="seed of the random policy (per task)")] = 0,
                params: ParamsOpt = Path("params.yaml"), preset: PresetOpt = None, overrides: SetOpt = None) -> None:
     """The uniform-random policy over the valid actions and the expert on ENV's tasks: success with a 95%
@@ -266,12 +270,8 @@ def baselines_(env: Annotated[str, typer.Argument(help="env name")],
 @app.command("eval")
 def eval_(env: Annotated[str, typer.Option("--env", help="env name")],
           model: Annotated[str, typer.Option("--model", help="a saved policy dir, or an MLflow model URI (models:/NAME/VERSION, runs:/RUN/model)")],
-          split: Annotated[str, typer.Option(help="train, val or test")] = "test",
-          n: Annotated[int, typer.Option("-n", min=1, help="episodes (one per task)")] = 100,
-          start: Annotated[int, typer.Option(min=0, help="first task index: tasks start..start+n-1 of the split")] = 0,
-          horizon: Annotated[int | None, typer.Option(min=1, help="turns per episode (default: policy.eval.horizon, else the last horizon stage)")] = None,
-          parallel: Annotated[int, typer.Option(min=1, help="episodes run at once")] = 32,
-          greedy: Annotated[bool, typer.Option("--greedy/--sample", help="the most likely action each step, or sample from the policy (its temperature and seed)")] = False,
+          split: SplitOpt = "test", n: EpisodesOpt = 100, start: StartOpt = 0, horizon: HorizonOpt = None,
+          parallel: ParallelOpt = 32, greedy: GreedyOpt = False,
           with_baselines: Annotated[bool, typer.Option("--baselines/--no-baselines", help="also run the uniform-random policy over the valid actions and the expert on the same tasks and horizon")] = True,
           params: ParamsOpt = Path("params.yaml"), preset: PresetOpt = None, overrides: SetOpt = None) -> None:
     """Evaluate a policy on real held-out tasks: success rate with a 95% interval, mean steps, invalid actions,
@@ -304,12 +304,66 @@ def eval_(env: Annotated[str, typer.Option("--env", help="env name")],
     finally:
         for e in envs:
             e.close()
-    def plain(m: dict[str, float]) -> dict:  # strict JSON: nan (e.g. mean steps of no success) -> null
-        return {k: (None if v != v else v) for k, v in m.items()}
-
     typer.echo(json.dumps({"env": env, "split": split, "model": model, "start": start,
-                           "policy": "greedy" if greedy else "sampled", **plain(res.metrics("")),
-                           **{name: plain(r.metrics("")) for name, r in base.items()}}, indent=2))
+                           "policy": "greedy" if greedy else "sampled", **_plain(res.metrics("")),
+                           **{name: _plain(r.metrics("")) for name, r in base.items()}}, indent=2))
+
+
+def _plain(m: dict[str, float]) -> dict:
+    """Metrics as strict JSON values: nan (e.g. mean steps of no success) -> null."""
+    return {k: (None if v != v else v) for k, v in m.items()}
+
+
+@app.command()
+def judge(model: Annotated[str, typer.Option("--model", help="a saved experience model dir, or an MLflow model URI (models:/NAME/VERSION, runs:/RUN/model)")],
+          policy: Annotated[str, typer.Option("--policy", help="a saved policy dir, or an MLflow model URI")],
+          env: Annotated[str, typer.Option("--env", help="env name (the experience model's)")],
+          split: SplitOpt = "test", n: EpisodesOpt = 20, start: StartOpt = 0, horizon: HorizonOpt = None,
+          parallel: ParallelOpt = 32, greedy: GreedyOpt = False,
+          params: ParamsOpt = Path("params.yaml"), preset: PresetOpt = None, overrides: SetOpt = None) -> None:
+    """The sim-to-real gap of an experience model on a policy's own episodes: the policy plays N tasks in the
+    synthetic env, each action sequence is replayed in the real env from the same task, and the two are compared
+    step by step (validity, reward, done, first state divergence) and per episode (success; synthetic success with
+    a real failure is reward hacking). Prints the report as JSON and logs it as judge/* metrics to MLflow.
+
+    The env is built as `eval` builds it; an experience model that retrieves (k > 0) reads the replay buffer
+    (params.yaml buffer:)."""
+    from dreamgym.envs import make_env
+    from dreamgym.envs.base import check_split
+    from dreamgym.envs.registry import get_env_class
+    from dreamgym.experience.checkpoint import load_experience_model
+    from dreamgym.experience.gap import judge as sim_to_real_gap
+    from dreamgym.policy.checkpoint import load_policy
+    from dreamgym.policy.core import horizon_at
+    from dreamgym.tracking import tracker_for
+
+    get_env_class(env)
+    check_split(split)
+    cfg = _cfg(params, preset, overrides)
+    kwargs = cfg.policy_env_kwargs() if env == cfg.policy.env else cfg.env_kwargs(env)
+    h = horizon or cfg.policy.eval.horizon or horizon_at(10**9, cfg.policy.rl.horizon.stages, cfg.policy.rl.horizon.every)
+    uri = resolve_tracking_uri(cfg.tracking.tracking_uri, Path.cwd())
+    xm = load_experience_model(model, tracking_uri=uri, cfg=cfg.experience, env=env)
+    if xm.spec.k:
+        from dreamgym.buffer import ReplayBuffer
+        from dreamgym.experience.retrieval import buffer_retriever
+
+        xm.retriever = buffer_retriever(ReplayBuffer.from_config(cfg.buffer, root=Path.cwd()), env, xm.spec.k)
+    agent = load_policy(policy, tracking_uri=uri, cfg=cfg.policy)
+    with make_env(env, **kwargs) as e:
+        tasks_ = e.list_tasks(split, n=n, start=start)
+        if not tasks_:
+            raise _out_of_range("--start", start, env, split, _split_size(e, split, start))
+    report = sim_to_real_gap(agent, xm, lambda: make_env(env, **kwargs), tasks_, horizon=h, greedy=greedy,
+                             env_kwargs=kwargs, parallel=parallel)
+    run = {"env": env, "split": split, "start": start, "model": model, "policy": policy, "horizon": h,
+           "acting": "greedy" if greedy else "sampled"}
+    tracker = tracker_for(cfg, Path.cwd())
+    with tracker.run(f"judge-{env}", tags={"command": "judge", "env": env}):
+        tracker.log_config(cfg.model_dump())
+        tracker.log_params({f"judge.{k}": v for k, v in run.items()})
+        tracker.log_metrics(report.metrics("judge/"))
+    typer.echo(json.dumps({**run, **_plain(report.metrics(""))}, indent=2))
 
 
 @app.command()

@@ -110,14 +110,17 @@ def check_idempotent_on_generated_text(observe, fragments: list[str]) -> None:
     check()
 
 
-def check_rationale(spec, row: dict, instruction: str = "", success_words: tuple[str, ...] = ("reached",)) -> str:
-    """The spec's rule-based rationale of `row`, checked: one finished note without markup, 3..MAX_WORDS+1 words,
-    opening with its validity, stating the reward, and naming success (one of `success_words`) on a rewarded row."""
+def check_rationale(spec, row: dict, instruction: str = "", success_words: tuple[str, ...] = ("reached",),
+                    annotator: str | None = None) -> str:
+    """The spec's rule-based rationale of `row` (`annotator`: the env's other annotator of that name), checked: one
+    finished note without markup, 3..MAX_WORDS+1 words, opening with its validity, stating the reward, and naming
+    success (one of `success_words`) on a rewarded row."""
     import re
 
     from dreamgym.envs.text import MAX_WORDS, finish
 
-    note = spec.annotate(row["state"], row["action"], row["next_state"], row["reward"], row["done"],
+    annotate = spec.annotators[annotator] if annotator else spec.annotate
+    note = annotate(row["state"], row["action"], row["next_state"], row["reward"], row["done"],
                          row["valid_action"], {"instruction": instruction})
     assert note == finish([note]) and not re.search(r"</?[a-z]+>", note)
     assert 3 <= len(note.split()) <= MAX_WORDS + 1

@@ -129,7 +129,8 @@ def test_env_kwargs_are_constructor_kwargs_for_every_env():
         env = make_env(name, **kwargs)  # builds (the JVM / games start only on first use)
         env.close()
     assert cfg.env_kwargs("textcraft")["max_steps"] == 7
-    assert cfg.env_kwargs("babyai")["action_set"] == "macro"  # a default held by the config, not params.yaml
+    assert cfg.env_kwargs("babyai")["action_set"] == "primitive"  # params.yaml's, over the config's default
+    assert "train_size" in cfg.env_kwargs("babyai") and cfg.env_kwargs("babyai")["test_size"] == 1000
     overlay = yaml.safe_load((ROOT / "params.yaml").read_text())["policy"]["env_kwargs"]
     assert cfg.policy_env_kwargs() == {**cfg.env_kwargs(cfg.policy.env), **overlay}
 

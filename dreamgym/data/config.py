@@ -28,6 +28,8 @@ class SeedDataConfig(StrictConfig):
     episodes_per_task: dict[str, int] = Field(
         default_factory=dict, description="per env: episodes run on each task (default 1; >1 replays a task with other policies)")
     n_test_tasks: int = Field(100, ge=0, description="held-out test tasks listed in tasks.parquet (no steps)")
+    test_episodes: dict[str, int] = Field(default_factory=dict, description="per env: episodes collected on test tasks, for measurement only (e.g. the experience model's fidelity); default 0")
+    invalid_rate: float = Field(0.0, ge=0.0, le=1.0, description="noisy and random episodes: per-step probability of an action the env names as not valid now (env.invalid_action), so models learn what an invalid action does")
 
     @field_validator("policy_mix")
     @classmethod
@@ -44,6 +46,8 @@ class SeedDataConfig(StrictConfig):
         bad = {e: n for e, n in {**self.episodes, **self.episodes_per_task}.items() if n < 1}
         if bad:
             raise ValueError(f"seed_data.episodes and episodes_per_task must be >= 1, got {bad}")
+        if any(n < 0 for n in self.test_episodes.values()):
+            raise ValueError(f"seed_data.test_episodes must be >= 0, got {self.test_episodes}")
         return self
 
     def per_task(self, env: str) -> int:

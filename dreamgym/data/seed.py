@@ -1,7 +1,8 @@
 """Seed data for one env: plan and collect episodes, list tasks, summarise.
 
-`collect_seed(env, cfg, seed)` returns the Step rows and the Task list (train/val tasks the episodes ran on,
-plus `n_test_tasks` held-out test tasks with no steps, for evaluation). Deterministic for a given config.
+`collect_seed(env, cfg, seed)` returns the Step rows and the Task list (train/val/test tasks the episodes ran on,
+plus `n_test_tasks` held-out test tasks with no steps, for evaluation). Test-split episodes (`test_episodes`) are
+for measurement only; nothing trains on them. Deterministic for a given config.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from dreamgym.envs.base import TextEnv
 
 def collect_seed(env: TextEnv, n_episodes: int, cfg: SeedDataConfig, seed: int,
                  progress: Callable[[int], None] | None = None) -> tuple[list[Step], list[Task]]:
-    plans = plan_episodes(env, n_episodes, cfg.policy_mix, cfg.val_fraction, cfg.per_task(env.name), seed)
-    steps = collect(env, plans, seed, cfg.noise_eps, progress)
+    plans = plan_episodes(env, n_episodes, cfg.policy_mix, cfg.val_fraction, cfg.per_task(env.name), seed,
+                          n_test=cfg.test_episodes.get(env.name, 0))
+    steps = collect(env, plans, seed, cfg.noise_eps, progress, invalid_rate=cfg.invalid_rate)
     tasks: dict[str, Task] = {}
     for p in plans:
         tasks.setdefault(p.task.task_id, p.task)

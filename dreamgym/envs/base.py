@@ -16,12 +16,13 @@ Conventions (DESIGN.md "Environment conventions"):
 
 An environment is one package, `dreamgym/envs/<name>/`, registered once with an `EnvSpec`: the real env class,
 its typed config, and everything else the project knows about it (its observation, admissible actions,
-annotator, context rule, augmentation). Code outside `dreamgym/envs/` reaches an env only through its spec.
+annotator, context rule, consistency check, augmentation). Code outside `dreamgym/envs/` reaches an env only
+through its spec.
 
 Package layout: an env package has the modules `env` (the real env class), `config` (one pydantic model named
 `<Something>EnvConfig`), `observation` (`abstract`, `task_context`, `actions`) and `rules` (`annotate`,
-`determined`, `augment`); a name a module leaves out takes the EnvSpec default. The layout makes the spec, so the
-package's `__init__` registers it in one line (the env module is imported on first use only):
+`determined`, `consistent`, `augment`); a name a module leaves out takes the EnvSpec default. The layout makes the
+spec, so the package's `__init__` registers it in one line (the env module is imported on first use only):
 
     SPEC = register_env(EnvSpec.from_package(__name__, "BabyAIEnv", "BabyAI grid-world levels as text"))
 """
@@ -32,7 +33,7 @@ import importlib
 import random
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, ClassVar, NamedTuple
 
@@ -161,6 +162,12 @@ class TextEnv(ABC):
             raise NotImplementedError(f"{self.name}: no action list; override random_action()")
         return rng.choice(acts)
 
+    def invalid_action(self, rng) -> str | None:
+        """An action of the env's grammar that is not valid now (a `random.Random` drives the choice), so seed data
+        can teach that an invalid action changes nothing and earns 0; None where the env offers none (the
+        default; an env whose random actions are already often invalid needs none)."""
+        return None
+
     def expert_action(self) -> str | None:
         """The oracle's next action for the current state, or None if it has none."""
         return None
@@ -182,6 +189,9 @@ Annotator = Callable[..., str]
 #: determined(context, state, action, next_state, valid) -> whether the real next state follows from the context;
 #: context: the task block and the history window's states; every text abstract
 ContextRule = Callable[[Sequence[str], str, str, str, bool], bool]
+#: consistent(context, state, action, predicted_next_state, predicted_valid) -> whether a prediction contradicts
+#: nothing the context shows (None: cannot judge); context as for a ContextRule
+ConsistencyRule = Callable[[Sequence[str], str, str, str, bool], "bool | None"]
 #: actions(task_text, state, env_kwargs, history) -> the admissible actions of an abstract state, or None (no list);
 #: history: the episode's earlier abstract states, oldest first (what was seen may still be there)
 ActionLister = Callable[[str, str, Mapping[str, Any], Sequence[str]], "list[str] | None"]
@@ -195,7 +205,8 @@ def _never(context: Sequence[str], state: str, action: str, next_state: str, val
 
 #: an env package's modules and the spec fields each gives by name (see `EnvSpec.from_package`)
 PACKAGE_FIELDS: dict[str, tuple[str, ...]] = {"observation": ("abstract", "task_context", "actions"),
-                                              "rules": ("annotate", "determined", "augment")}
+                                              "rules": ("annotate", "annotators", "determined", "consistent",
+                                                        "augment")}
 
 
 def config_model(module: ModuleType) -> type[BaseModel]:
@@ -235,8 +246,12 @@ class EnvSpec:
     actions: ActionLister | None = None
     #: the rule-based annotator: rationales of real transitions for the experience model's SFT targets
     annotate: Annotator = generic_annotate
+    #: other annotators the env offers by name (experience.annotator: NAME), e.g. {"hindsight": ...}
+    annotators: Mapping[str, Annotator] = field(default_factory=dict)
     #: which real transitions the context determines (only those can be predicted exactly)
     determined: ContextRule = _never
+    #: whether a predicted transition contradicts nothing the context shows (None: no rule, the metric is NaN)
+    consistent: ConsistencyRule | None = None
     #: a symmetry of the dynamics for SFT augmentation (None: no augmentation)
     augment: Augmenter | None = None
     #: one line for `dreamgym envs`
@@ -248,8 +263,9 @@ class EnvSpec:
         package layout: name = the package's last component; env_class = "<package>.env:<env_class>" (imported on
         first use); config = the one "*EnvConfig" pydantic model defined in `<package>.config` (a TypeError naming
         the module otherwise); abstract, task_context, actions = those names of `<package>.observation`, and
-        annotate, determined, augment = those of `<package>.rules`, each where the module has it (else the
-        EnvSpec default). `overrides` (any EnvSpec field, `name` included) replace what the layout gives."""
+        annotate, annotators, determined, consistent, augment = those of `<package>.rules`, each where the module
+        has it (else the EnvSpec default). `overrides` (any EnvSpec field, `name` included) replace what the layout
+        gives."""
         fields: dict[str, Any] = {"name": package.rpartition(".")[2], "env_class": f"{package}.env:{env_class}",
                                   "config": config_model(importlib.import_module(f"{package}.config")),
                                   "description": description}

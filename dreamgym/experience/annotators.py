@@ -55,10 +55,13 @@ def clean_reasoning(text: str, max_words: int = MAX_WORDS) -> str:
 
 
 def make_annotator(name: str | None, env: EnvSpec) -> Annotator:
-    """The annotator called `name`: None (or "rule") is `env`'s rule-based one (its EnvSpec.annotate); any other
-    name is a plug-in registered with `@register_annotator(name)` (UnknownNameError listing them)."""
+    """The annotator called `name`: None (or "rule") is `env`'s rule-based one (its EnvSpec.annotate); a name in
+    `env.annotators` is that env's own (e.g. "hindsight"); any other name is a plug-in registered with
+    `@register_annotator(name)` (UnknownNameError listing them)."""
     if name is None or name == "rule":
         return env.annotate
+    if name in env.annotators:
+        return env.annotators[name]
     return ANNOTATORS.get(name)
 
 

@@ -26,7 +26,7 @@ def augment_examples(examples: pd.DataFrame, env: EnvSpec, copies: int, seed: in
     """`examples` followed by `copies` renamed copies of each row (one random renaming per copy and row).
 
     Shape: (n, columns) -> (n * (1 + copies), columns) for an env with an augmenter, else `examples` as is.
-    Only the TEXT_COLUMNS change; labels (valid, reward, done, determined, split, ids) are kept.
+    Only the TEXT_COLUMNS and the `context` tuples change; labels (valid, reward, done, determined, split, ids) are kept.
     """
     if copies <= 0 or env.augment is None or len(examples) == 0:
         return examples
@@ -38,5 +38,7 @@ def augment_examples(examples: pd.DataFrame, env: EnvSpec, copies: int, seed: in
         fns = [env.augment(rng) for _ in range(len(rows))]
         for c in cols:
             rows[c] = [f(str(v)) for f, v in zip(fns, rows[c], strict=True)]
+        if "context" in rows.columns:  # a tuple of texts (the task block, history states)
+            rows["context"] = [tuple(f(str(x)) for x in v) for f, v in zip(fns, rows["context"], strict=True)]
         out.append(rows)
     return pd.concat(out, ignore_index=True)

@@ -3,7 +3,7 @@
     spec = PromptSpec.from_config(cfg.experience, get_spec("myenv"), max_steps=64)
     ex = build_examples(steps, tasks, spec, annotator=None, retriever=None)
     ex.columns -> prompt, completion, episode_id, task_id, t, split, determined, state, action, valid,
-                  next_state, reward, done, reasoning
+                  next_state, reward, done, reasoning, context
 
 One example per real Step: the prompt (PromptSpec.prompt: task block, retrieved transitions, the last
 `history_window` steps, the current state and action) and the target (PromptSpec.target: rationale, validity,
@@ -13,7 +13,9 @@ splits is an error, so val examples never share a task with train ones. The retr
 gets PromptSpec.query() of each step (the abstract state and action, excluding the episode and its task): the
 same query synthesis makes. None or k = 0 means no reference block.
 
-`determined` marks the transitions whose real next state follows from the prompt's context (the task block,
+Annotators get the prompt's context too (`info["context"]`: the task block and the history window's states), so a
+computing annotator can write the rule's steps from what the model will see; the `context` column keeps it (a
+tuple: the task block first) for the env's context and consistency rules at evaluation. `determined` marks the transitions whose real next state follows from the prompt's context (the task block,
 the history window, the current state and the action), per the env's context rule (EnvSpec.determined); only
 those can be predicted exactly, so fidelity is reported on both subsets.
 """
@@ -34,7 +36,7 @@ from dreamgym.experience.retrieval import Retriever, retrieve_many
 
 _NEEDED = ("episode_id", "task_id", "t", "state", "action", "next_state", "reward", "done", "valid_action", "split")
 EXAMPLE_COLUMNS = ("prompt", "completion", "episode_id", "task_id", "t", "split", "determined", "state", "action",
-                   "valid", "next_state", "reward", "done", "reasoning")
+                   "valid", "next_state", "reward", "done", "reasoning", "context")
 
 
 def check_task_splits(steps: pd.DataFrame, tasks: pd.DataFrame | None = None) -> None:
@@ -100,15 +102,15 @@ def build_examples(steps: pd.DataFrame, tasks: pd.DataFrame, spec: PromptSpec, *
             valid = bool(row.valid_action)
             success = bool(getattr(row, "success", row.reward > 0))
             done = truncated_done(bool(row.done), success, int(row.t), spec.max_steps)
-            determined = spec.env.determined([task_text, *(h[0] for h in hist)], abs_s[i], actions[i], abs_n[i],
-                                             valid)
+            context = [task_text, *(h[0] for h in hist)]
+            determined = spec.env.determined(context, abs_s[i], actions[i], abs_n[i], valid)
             rows.append({"prompt": prompt, "episode_id": str(episode_id), "task_id": str(row.task_id),
                          "t": int(row.t), "split": str(row.split), "determined": bool(determined),
                          "state": abs_s[i], "action": actions[i], "valid": valid, "next_state": abs_n[i],
-                         "reward": float(row.reward), "done": done})
+                         "reward": float(row.reward), "done": done, "context": tuple(context)})
             notes.append({"state": abs_s[i], "action": actions[i], "next_state": abs_n[i],
                           "reward": float(row.reward), "done": done, "valid_action": valid,
-                          "info": {"instruction": instr, "success": success}})
+                          "info": {"instruction": instr, "success": success, "context": context}})
     reasoning = annotate_rows(annotate, notes) if spec.with_reasoning else [""] * len(rows)
     for r, why in zip(rows, reasoning, strict=True):
         r["reasoning"] = why

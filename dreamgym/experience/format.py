@@ -3,9 +3,15 @@
 The experience model reads a prompt (experience.prompt) and writes a target (one causal-LM completion):
 
     target = <think>{reasoning}</think><valid>{0|1}</valid><next>{next state}</next><reward>{r}</reward><done>{0|1}</done>
+    (order "decisions_first": <think>…</think><valid>…</valid><reward>…</reward><done>…</done><next>…</next>)
 
     target = format_target("moved ahead; goal not reached", True, next_state, 0.0, False)
     pred = parse_target(generated)           # Prediction(...) or ParseFailure(reason); never raises
+    pred = parse_target(generated, order="decisions_first"); stop_string("decisions_first")  # "</next>"
+
+Field order. "next_first" (the default) writes the next state before the reward and done; "decisions_first" writes
+the decisions (validity, reward, done) right after the reasoning, so they are conditioned on the state, action and
+task alone and not on a long, error-prone generated state; generation then stops after `</next>`.
 
 Tags. Every markup tag is in `SPECIAL_TOKENS`, so a tokenizer can make each one token. `<obs>`/`<act>` mark a
 state/action everywhere (history, retrieved transitions, the current step); a retrieved transition (`<ref>`) is
@@ -46,7 +52,12 @@ DONE_OPEN, DONE_CLOSE = _tag("done")
 SPECIAL_TOKENS: tuple[str, ...] = (TASK_OPEN, TASK_CLOSE, HIST_OPEN, HIST_CLOSE, REF_OPEN, REF_CLOSE, OBS_OPEN,
                                    OBS_CLOSE, ACT_OPEN, ACT_CLOSE, THINK_OPEN, THINK_CLOSE, VALID_OPEN, VALID_CLOSE,
                                    NEXT_OPEN, NEXT_CLOSE, REWARD_OPEN, REWARD_CLOSE, DONE_OPEN, DONE_CLOSE)
-#: generation stops after this string: the target is complete
+#: the order of a target's fields after the think block, per order name
+ORDERS: dict[str, tuple[str, ...]] = {"next_first": ("valid", "next", "reward", "done"),
+                                      "decisions_first": ("valid", "reward", "done", "next")}
+_FIELD_TAGS = {"valid": (VALID_OPEN, VALID_CLOSE), "next": (NEXT_OPEN, NEXT_CLOSE),
+               "reward": (REWARD_OPEN, REWARD_CLOSE), "done": (DONE_OPEN, DONE_CLOSE)}
+#: generation stops after this string: the target (in the default order) is complete; see stop_string()
 STOP = DONE_CLOSE
 
 _TAG_RE = re.compile("|".join(re.escape(t) for t in sorted(SPECIAL_TOKENS, key=len, reverse=True)))
@@ -70,6 +81,18 @@ def strip_tags(text: str) -> str:
 # target: format and parse
 
 
+def check_order(order: str) -> tuple[str, ...]:
+    """The field names of target order `order` (a key of ORDERS); FormatError for another name."""
+    if order not in ORDERS:
+        raise FormatError(f"unknown target order '{order}'; choose one of: {', '.join(ORDERS)}")
+    return ORDERS[order]
+
+
+def stop_string(order: str = "next_first") -> str:
+    """The close tag of the last field of `order`: generation stops after it."""
+    return _FIELD_TAGS[check_order(order)[-1]][1]
+
+
 def format_reward(reward: float) -> str:
     """The compact reward text: "0", "1", or up to 3 decimals without trailing zeros ("0.25")."""
     try:
@@ -87,8 +110,9 @@ def _check_field(name: str, value: str) -> str:
 
 
 def format_target(reasoning: str, valid: bool, next_state: str, reward: float, done: bool,
-                  with_reasoning: bool = True) -> str:
-    """The target text: `<think>…</think><valid>…</valid><next>…</next><reward>…</reward><done>…</done>`.
+                  with_reasoning: bool = True, order: str = "next_first") -> str:
+    """The target text: `<think>…</think><valid>…</valid><next>…</next><reward>…</reward><done>…</done>`, the
+    fields after the think block in `order` (see ORDERS).
 
     Fields are stripped; `with_reasoning=False` (the no-reasoning ablation) omits the think block. Raises
     FormatError for an empty next state, a field holding a markup tag, a reward outside [0, 1], or an invalid
@@ -102,8 +126,8 @@ def format_target(reasoning: str, valid: bool, next_state: str, reward: float, d
     if not valid and float(rtext) > 0:
         raise FormatError(f"an invalid action must have reward 0, got {reward!r}")
     think = f"{THINK_OPEN}{reasoning}{THINK_CLOSE}" if with_reasoning else ""
-    return (f"{think}{VALID_OPEN}{int(bool(valid))}{VALID_CLOSE}{NEXT_OPEN}{next_state}{NEXT_CLOSE}"
-            f"{REWARD_OPEN}{rtext}{REWARD_CLOSE}{DONE_OPEN}{int(bool(done))}{DONE_CLOSE}")
+    values = {"valid": str(int(bool(valid))), "next": next_state, "reward": rtext, "done": str(int(bool(done)))}
+    return think + "".join(f"{_FIELD_TAGS[f][0]}{values[f]}{_FIELD_TAGS[f][1]}" for f in check_order(order))
 
 
 @dataclass(frozen=True)
@@ -132,22 +156,24 @@ _TRAILING_RE = re.compile(r"(?:\s|</s>|<eos>|<pad>|<end_of_turn>|<\|[A-Za-z0-9_]
 _REWARD_RE = re.compile(r"(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?")
 
 
-def parse_target(text: str, require_reasoning: bool | None = None) -> Prediction | ParseFailure:
-    """Parse a generated target strictly; never raises.
+def parse_target(text: str, require_reasoning: bool | None = None,
+                 order: str = "next_first") -> Prediction | ParseFailure:
+    """Parse a generated target strictly; never raises on a text (an unknown `order` name raises FormatError).
 
-    All tags must be present in order (`<think>` optional unless `require_reasoning=True`; forbidden if False),
-    valid/done must be 0 or 1, reward a finite number in [0, 1] (0 for an invalid action), the next state
-    non-empty; no field may hold a markup tag. Leading whitespace is ignored, and after `</done>` only
-    whitespace and end-of-sequence markers are tolerated. Returns a Prediction or a ParseFailure naming the
-    first problem.
+    All tags must be present in `order` (see ORDERS; `<think>` optional unless `require_reasoning=True`, forbidden
+    if False), valid/done must be 0 or 1, reward a finite number in [0, 1] (0 for an invalid action), the next
+    state non-empty; no field may hold a markup tag. Leading whitespace is ignored, and after the last field's
+    close tag only whitespace and end-of-sequence markers are tolerated. Returns a Prediction or a ParseFailure
+    naming the first problem.
     """
+    fields = check_order(order)  # a wrong order name is the caller's bug: it raises FormatError
     try:
-        return _parse(text, require_reasoning)
+        return _parse(text, require_reasoning, fields)
     except Exception as e:  # defensive: the contract is "never raises"
         return ParseFailure(f"parser error: {type(e).__name__}", str(text)[:200] if text is not None else "")
 
 
-def _parse(text: Any, require_reasoning: bool | None) -> Prediction | ParseFailure:
+def _parse(text: Any, require_reasoning: bool | None, order: tuple[str, ...]) -> Prediction | ParseFailure:
     if not isinstance(text, str):
         return ParseFailure(f"not a string but {type(text).__name__}")
     head = text[:200]
@@ -167,8 +193,8 @@ def _parse(text: Any, require_reasoning: bool | None) -> Prediction | ParseFailu
     elif require_reasoning:
         return ParseFailure("missing <think> block", head)
     fields = {}
-    for name, (op, cl) in (("valid", (VALID_OPEN, VALID_CLOSE)), ("next", (NEXT_OPEN, NEXT_CLOSE)),
-                           ("reward", (REWARD_OPEN, REWARD_CLOSE)), ("done", (DONE_OPEN, DONE_CLOSE))):
+    for name in order:
+        op, cl = _FIELD_TAGS[name]
         if not rest.startswith(op):
             found = rest[:12]
             return ParseFailure(f"expected {op} but found {found!r}" if found else f"truncated before {op}", head)
@@ -181,7 +207,7 @@ def _parse(text: Any, require_reasoning: bool | None) -> Prediction | ParseFailu
         fields[name] = value
         rest = rest[end + len(cl):]
     if _TRAILING_RE.fullmatch(rest) is None:
-        return ParseFailure(f"unexpected text after {DONE_CLOSE}: {rest[:30]!r}", head)
+        return ParseFailure(f"unexpected text after {_FIELD_TAGS[order[-1]][1]}: {rest[:30]!r}", head)
     if fields["valid"] not in ("0", "1"):
         return ParseFailure(f"<valid> must be 0 or 1, got {fields['valid'][:20]!r}", head)
     if fields["done"] not in ("0", "1"):

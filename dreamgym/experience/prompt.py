@@ -3,7 +3,8 @@
     spec = PromptSpec.from_config(cfg.experience, get_spec("myenv"), max_steps=64)
     prompt = spec.prompt(task_text, history, retrieved, state, action)
     # <task>{task}</task>[<ref>…</ref>…][<hist><obs>{s}</obs><act>{a}</act>…</hist>]<obs>{s}</obs><act>{a}</act>
-    spec.target(reasoning, valid, next_state, reward, done); spec.parse(generated)
+    spec.target(reasoning, valid, next_state, reward, done); spec.parse(generated); spec.stop  # "</done>"
+    spec.to_dict(); PromptSpec.from_dict(d, get_spec("myenv"))  # the settings a checkpoint carries
     spec.query(state, action, episode_id, task_id, split)   # the one retrieval query (abstract state, action)
 
 build_examples() (SFT targets) and ExperienceModel (synthesis, fidelity) both write prompts through the same
@@ -36,9 +37,11 @@ from dreamgym.experience.format import (
     TASK_OPEN,
     ParseFailure,
     Prediction,
+    check_order,
     format_target,
     has_tag,
     parse_target,
+    stop_string,
     strip_tags,
 )
 
@@ -98,7 +101,8 @@ class PromptSpec:
     env: the EnvSpec (its observation and task context); history_window: earlier steps shown (0: none);
     k: transitions retrieved per step (0: none); budget / state_budget: prompt / state char budgets;
     with_reasoning: targets open with a think block; max_steps: the step limit the real data was collected
-    with (its truncation dones are relabelled, see truncated_done); None: no relabelling.
+    with (its truncation dones are relabelled, see truncated_done); None: no relabelling; target_order: the
+    order of the target's fields (format.ORDERS).
     """
 
     env: EnvSpec
@@ -108,8 +112,13 @@ class PromptSpec:
     state_budget: int
     with_reasoning: bool
     max_steps: int | None = None
+    target_order: str = "next_first"
+
+    #: the settings to_dict() writes (everything but the env, which is named)
+    SETTINGS = ("history_window", "k", "budget", "state_budget", "with_reasoning", "max_steps", "target_order")
 
     def __post_init__(self):
+        check_order(self.target_order)
         if self.history_window < 0:
             raise DreamGymError(f"history_window must be >= 0, got {self.history_window}")
         if self.k < 0:
@@ -120,7 +129,31 @@ class PromptSpec:
         """The spec of `env` per an ExperienceConfig (history_window, k, prompt_budget, state_budget,
         with_reasoning); `max_steps`: the env's step limit when its data was collected."""
         return cls(env=env, history_window=int(cfg.history_window), k=int(cfg.k), budget=int(cfg.prompt_budget),
-                   state_budget=int(cfg.state_budget), with_reasoning=bool(cfg.with_reasoning), max_steps=max_steps)
+                   state_budget=int(cfg.state_budget), with_reasoning=bool(cfg.with_reasoning), max_steps=max_steps,
+                   target_order=str(cfg.target_order))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The spec as plain JSON values: the env's name and SETTINGS (what a saved experience model carries)."""
+        return {"env": self.env.name, **{k: getattr(self, k) for k in self.SETTINGS}}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], env: EnvSpec) -> PromptSpec:
+        """The spec to_dict() wrote, for `env` (its name must match d["env"]); a setting d lacks (an older
+        checkpoint) takes the field's default where it has one. DreamGymError for unknown keys or another env."""
+        unknown = sorted(set(d) - {"env", *cls.SETTINGS})
+        if unknown:
+            raise DreamGymError(f"prompt spec settings: unknown key(s) {unknown}; known: env, {', '.join(cls.SETTINGS)}")
+        if d.get("env", env.name) != env.name:
+            raise DreamGymError(f"prompt spec settings are for env '{d['env']}', not '{env.name}'")
+        try:
+            return cls(env=env, **{k: d[k] for k in cls.SETTINGS if k in d})
+        except TypeError as e:
+            raise DreamGymError(f"prompt spec settings are incomplete: {e}") from None
+
+    @property
+    def stop(self) -> str:
+        """The string after which a target is complete (format.stop_string of target_order)."""
+        return stop_string(self.target_order)
 
     # ---- texts ----------------------------------------------------------------------------------------------
     def abstract(self, text: str) -> str:
@@ -141,12 +174,12 @@ class PromptSpec:
         return truncate(squeeze(_clean(str(text))), MAX_ACTION_CHARS)
 
     def target(self, reasoning: str, valid: bool, next_state: str, reward: float, done: bool) -> str:
-        """The target text (format.format_target; no think block when with_reasoning is False)."""
-        return format_target(reasoning, valid, next_state, reward, done, self.with_reasoning)
+        """The target text (format.format_target in target_order; no think block when with_reasoning is False)."""
+        return format_target(reasoning, valid, next_state, reward, done, self.with_reasoning, self.target_order)
 
     def parse(self, text: str) -> Prediction | ParseFailure:
-        """The strict parse of a generated target (a think block required iff with_reasoning)."""
-        return parse_target(text, require_reasoning=self.with_reasoning)
+        """The strict parse of a generated target (a think block required iff with_reasoning; target_order)."""
+        return parse_target(text, require_reasoning=self.with_reasoning, order=self.target_order)
 
     def reference(self, row: Mapping[str, Any], where: str = "retrieved") -> str:
         """One retrieved transition as a `<ref>` block ("" when its next state is empty), with the target's
@@ -161,7 +194,8 @@ class PromptSpec:
         if self.max_steps is not None and done:
             done = truncated_done(done, bool(row.get("success", reward > 0)), int(row.get("t", 0)), self.max_steps)
         body = (f"{OBS_OPEN}{self.abstract(_field(row, 'state', where))}{OBS_CLOSE}{ACT_OPEN}"
-                f"{self.action(_field(row, 'action', where))}{ACT_CLOSE}{format_target('', valid, ns, reward, done, False)}")
+                f"{self.action(_field(row, 'action', where))}{ACT_CLOSE}"
+                f"{format_target('', valid, ns, reward, done, False, self.target_order)}")
         return f"{REF_OPEN}{body}{REF_CLOSE}"
 
     def prompt(self, task_text: str, history: Sequence[Any], retrieved: Sequence[Mapping[str, Any]], state: str,

@@ -13,7 +13,7 @@ env's admissible actions derived from the abstract state (EnvSpec.actions) in th
 
 Each step builds the prompt through the PromptSpec that training used (task, the last `history_window` steps,
 the top-k transitions retrieved for the abstract (state, action), the current state, the action), generates
-greedily until `</done>`, and parses the target. An unparseable output is retried once with sampling; if it still
+greedily until the target's last close tag (`</done>`), and parses the target. An unparseable output is retried once with sampling; if it still
 does not parse, the step counts as an invalid transition (state unchanged, reward 0, `info["parse_failed"] = True`,
 `info["parse_failure"]` the parser's reason, and the Step row's `parse_failure` column holds that reason, its
 `reasoning` empty) and the rollout goes on: a model that emits garbage never crashes a rollout. Every synthetic
@@ -35,7 +35,7 @@ from typing import Any
 from dreamgym.data.schema import Step, Task
 from dreamgym.envs.base import StepResult, TextEnv, check_split
 from dreamgym.errors import DreamGymError
-from dreamgym.experience.format import STOP, ParseFailure, Prediction
+from dreamgym.experience.format import ParseFailure, Prediction
 from dreamgym.experience.prompt import PromptSpec
 from dreamgym.experience.retrieval import Retriever, retrieve_many
 
@@ -70,7 +70,7 @@ class Outcome:
 class ExperienceModel:
     """Generator + prompt spec + retrieval: predicts batches of transitions for one env.
 
-    `generator`: a dreamgym.models.Generator (greedy; stop strings get STOP added); `spec`: the PromptSpec the
+    `generator`: a dreamgym.models.Generator (greedy; stop strings get the spec's stop added); `spec`: the PromptSpec the
     model was trained with; `retry_generator`: the one used for the single retry of an unparseable output
     (default: the same model sampling at temperature 0.7). `retriever`: see experience.retrieval (None or
     spec.k == 0: no reference block).
@@ -82,9 +82,9 @@ class ExperienceModel:
 
         from dreamgym.models import Generator
 
-        if STOP not in generator.stop_strings:  # a shallow copy (same model): the caller's generator is untouched
+        if spec.stop not in generator.stop_strings:  # a shallow copy (same model): the caller's generator is untouched
             generator = copy.copy(generator)
-            generator.stop_strings = (*generator.stop_strings, STOP)
+            generator.stop_strings = (*generator.stop_strings, spec.stop)
         self.generator = generator
         self.retry_generator = retry_generator or Generator(
             generator.model, generator.tokenizer, max_new_tokens=generator.max_new_tokens, temperature=0.7,

@@ -5,15 +5,19 @@
     run.fidelity["exact_next_determined"], run.open_loop["open_loop_first_divergence"], run.table.head()
 
 Steps: one PromptSpec from the config (prompt.PromptSpec.from_config), then build_examples() over the env's real
-Steps (train/val split by task; retrieval, history and reasoning as configured, which is how the paper's
+Steps (train/val/test split by task; retrieval, history and reasoning as configured, which is how the paper's
 ablations are switched); the ExperienceModel that is scored uses the same spec, so its prompts are the training
 prompts; load the model (`experience.model`: tiny with a
 tokenizer trained on the training examples' text, smollm2, or a local HF dir; LoRA optional); SFT with TRL on
-the train examples; then an ExperienceModel over the trained weights predicts the first `eval_examples` val
-transitions (fidelity, prediction table) and replays `open_loop_episodes` val episodes open-loop.
+the train examples (val for its eval loss); then, on the examples of `experience.eval_split` (test: held-out
+tasks, the reported figures; val: for tuning), an ExperienceModel over the trained weights predicts the first
+`eval_examples` transitions, each judged by the env's consistency rule and scored by the teacher-forced
+likelihood of its real next state (fidelity, prediction table), and replays `open_loop_episodes` episodes
+open-loop.
 
 Simplifications: one model per env (as in the paper); pretrained tokenizers keep their vocabulary (the markup
-tags become several tokens); val examples retrieve only from train-split rows (the retriever's job).
+tags become several tokens); held-out examples retrieve only from train-split rows (the retriever's job); the
+consistency rule reads each example's `context` (the task block and the history window's states).
 """
 
 from __future__ import annotations
@@ -31,7 +35,12 @@ from dreamgym.errors import DreamGymError
 from dreamgym.experience.augment import augment_examples
 from dreamgym.experience.config import ExperienceConfig
 from dreamgym.experience.examples import build_examples
-from dreamgym.experience.fidelity import open_loop_divergence, prediction_table, transition_fidelity
+from dreamgym.experience.fidelity import (
+    next_state_logp,
+    open_loop_divergence,
+    prediction_table,
+    transition_fidelity,
+)
 from dreamgym.experience.format import SPECIAL_TOKENS
 from dreamgym.experience.prompt import PromptSpec
 from dreamgym.experience.retrieval import Retriever
@@ -54,6 +63,9 @@ class ExperienceRun:
     n_train: int
     n_val: int
     parameters: int
+    #: the split scored for fidelity and open loop (experience.eval_split) and its example count
+    eval_split: str = "test"
+    n_eval: int = 0
     #: torch's intra-op threads during training: the trained weights (hence every fidelity figure) are bit-exact
     #: across runs only at the same count, as float sums are ordered differently with more threads
     threads: int = 0
@@ -62,7 +74,8 @@ class ExperienceRun:
     def metrics(self) -> dict[str, float]:
         """`exp/…` metrics: SFT losses, fidelity, open-loop divergence, sizes and timings."""
         out = {**self.sft.metrics(), **{f"exp/{k}": v for k, v in {**self.fidelity, **self.open_loop}.items()},
-               "exp/train_examples": self.n_train, "exp/val_examples": self.n_val, "exp/parameters": self.parameters}
+               "exp/train_examples": self.n_train, "exp/val_examples": self.n_val, "exp/eval_examples": self.n_eval,
+               "exp/parameters": self.parameters}
         out.update({f"perf/exp_{k}_s": v for k, v in self.seconds.items()})
         out["perf/exp_torch_threads"] = self.threads
         return {k: float(v) for k, v in out.items()}
@@ -76,17 +89,13 @@ def make_model(cfg: ExperienceConfig, cache_dir: Path, texts: list[str]):
     return build_model(cfg.model, cache_dir, texts=texts, seed=cfg.sft.seed, special_tokens=SPECIAL_TOKENS)
 
 
-def _open_loop_frame(val: pd.DataFrame, steps: pd.DataFrame, tasks: pd.DataFrame, spec: PromptSpec,
-                     episodes: list[str]) -> pd.DataFrame:
-    """The val examples of `episodes` (already abstract states) with each episode's task text, which needs the
-    raw first observation (an env may keep once-shown context, e.g. a recipe list, out of its abstract states)."""
-    instr = dict(zip(tasks["task_id"], tasks["instruction"], strict=True))
-    firsts = steps[steps["episode_id"].isin(episodes) & (steps["t"] == 0)]
-    text = {r.episode_id: spec.task_text(str(instr[r.task_id]), str(r.state)) for r in firsts.itertuples()}
-    frame = val[val["episode_id"].isin(text)][["episode_id", "task_id", "t", "split", "state", "action",
-                                               "next_state"]].copy()
-    frame["instruction"] = frame["episode_id"].map(text)
-    return frame
+def _open_loop_frame(held: pd.DataFrame, episodes: list[str]) -> pd.DataFrame:
+    """The held-out examples of `episodes` (already abstract states) with each episode's task text (the first
+    entry of its examples' context)."""
+    frame = held[held["episode_id"].isin(episodes)]
+    out = frame[["episode_id", "task_id", "t", "split", "state", "action", "next_state"]].copy()
+    out["instruction"] = [c[0] for c in frame["context"]]
+    return out
 
 
 def train_experience_model(steps: pd.DataFrame, tasks: pd.DataFrame, env: str, cfg: ExperienceConfig, *,
@@ -108,10 +117,15 @@ def train_experience_model(steps: pd.DataFrame, tasks: pd.DataFrame, env: str, c
     t0 = time.perf_counter()
     spec = PromptSpec.from_config(cfg, get_spec(env), max_steps=max_steps)
     ex = build_examples(steps, tasks, spec, annotator=cfg.annotator, retriever=retriever)
-    train, val = ex[ex["split"] == "train"], ex[ex["split"] == "val"]
+    train, val, held = (ex[ex["split"] == s] for s in ("train", "val", cfg.eval_split))
     if len(train) == 0 or len(val) == 0:
         raise DreamGymError(f"experience model for '{env}': {len(train)} train and {len(val)} val examples; the "
                             f"seed data needs both splits (seed_data.val_fraction)")
+    if len(held) == 0:
+        fix = (f"collect test episodes (seed_data.test_episodes.{env}) or measure on val (experience.eval_split=val)"
+               if cfg.eval_split == "test" else "raise seed_data.val_fraction")
+        raise DreamGymError(f"experience model for '{env}': no {cfg.eval_split} examples to measure fidelity on "
+                            f"(experience.eval_split={cfg.eval_split}); {fix}")
     train = augment_examples(train, spec.env, cfg.augment_copies, seed=cfg.sft.seed)
     seconds["examples"] = time.perf_counter() - t0
     texts = [*train["prompt"], *train["completion"]]
@@ -124,20 +138,26 @@ def train_experience_model(steps: pd.DataFrame, tasks: pd.DataFrame, env: str, c
                     max_prompt_tokens=cfg.sft.max_length)
     xm = ExperienceModel(gen, spec, retriever=retriever, version=version)
     t0 = time.perf_counter()
-    scored = val.head(cfg.eval_examples)
+    scored = held.head(cfg.eval_examples)
     outs = xm.predict_prompts(scored["prompt"].tolist())
-    table = prediction_table(outs, scored, abstract=xm.abstract)
-    fidelity = transition_fidelity(table)
     seconds["eval"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    logp = next_state_logp(model, tok, scored["prompt"].tolist(), scored["completion"].tolist(),
+                           batch_size=cfg.gen_batch_size, max_tokens=cfg.sft.max_length)
+    table = prediction_table(outs, scored, abstract=xm.abstract, contexts=[list(c) for c in scored["context"]],
+                             consistent=spec.env.consistent, next_logp=logp)
+    fidelity = transition_fidelity(table)
+    seconds["eval_scoring"] = time.perf_counter() - t0
     fidelity["transitions_per_s"] = len(scored) / max(seconds["eval"], 1e-9)
     open_loop: dict[str, float] = {}
     if cfg.open_loop_episodes:
         t0 = time.perf_counter()
-        eps = sorted(val["episode_id"].unique())[: cfg.open_loop_episodes]
-        frame = _open_loop_frame(val, steps, tasks, spec, eps)
+        eps = sorted(held["episode_id"].unique())[: cfg.open_loop_episodes]
+        frame = _open_loop_frame(held, eps)
         open_loop = open_loop_divergence(xm, frame, max_episodes=cfg.open_loop_episodes,
                                          max_steps=cfg.open_loop_max_steps)
         seconds["open_loop"] = time.perf_counter() - t0
     return ExperienceRun(env=env, model=model, tokenizer=tok, experience_model=xm, sft=sft, fidelity=fidelity,
                          open_loop=open_loop, table=table, n_train=len(train), n_val=len(val), parameters=n_params,
+                         eval_split=cfg.eval_split, n_eval=len(held),
                          threads=torch.get_num_threads(), seconds={k: round(v, 2) for k, v in seconds.items()})

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from dreamgym.models.loading import (
         MODEL_KINDS,
         SMOLLM2_REQUIREMENT,
+        load_checkpoint,
         load_model,
         model_kind_names,
         prepare,
@@ -38,6 +39,7 @@ _WHERE = {
     "build_model": "build",
     "Generation": "generation", "Generator": "generation",
     "MODEL_KINDS": "loading", "SMOLLM2_REQUIREMENT": "loading", "load_model": "loading",
+    "load_checkpoint": "loading",
     "model_kind_names": "loading", "register_model_kind": "loading", "save_model": "loading",
     "smollm2_dir": "loading", "prepare": "loading",
     "SFTResult": "sft", "train_sft": "sft",
@@ -56,6 +58,7 @@ __all__ = [
     "attention_modules",
     "build_model",
     "build_tiny_model",
+    "load_checkpoint",
     "load_model",
     "merge_lora",
     "model_kind_names",

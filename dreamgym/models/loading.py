@@ -186,6 +186,21 @@ def _load_smollm2(path: str | Path | None, cache_dir: Path, *, dtype: torch.dtyp
     return _from_dir(smollm2_dir(cache_dir), dtype, "model kind 'smollm2'")
 
 
+def load_checkpoint(source: str | Path, tracking_uri: str | None, what: str) -> tuple[PreTrainedModel,
+                                                                                  PreTrainedTokenizerBase]:
+    """(model, tokenizer) of a saved local directory or an MLflow model URI (models:/NAME/VERSION, runs:/RUN/model)
+    of the store at `tracking_uri`, ready to generate (prepare); `what` names the caller in the error a URI
+    without a store raises. The URI is read through dreamgym.tracking (the one module that imports mlflow)."""
+    from dreamgym.tracking import is_model_uri, load_model_components
+
+    src = str(source)
+    if is_model_uri(src):
+        if not tracking_uri:
+            raise DreamGymError(f"{what}('{src}'): an MLflow model URI needs tracking_uri (the store it lives in)")
+        return prepare(*load_model_components(src, tracking_uri))
+    return load_model("hf", src, Path(src))
+
+
 def save_model(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, out_dir: str | Path) -> Path:
     """Write model (safetensors + config) and tokenizer to `out_dir`; reload with kind "hf" (or "tiny") and the path.
 

@@ -9,7 +9,7 @@ experience/examples.py); TRL masks the prompt tokens (`completion_only_loss`) an
     result = train_sft(model, tokenizer, train_df, val_df, SFTParams(max_steps=300), out_dir="artifacts/x")
     result.val_loss_before, result.val_loss_after
 
-Simplifications: CPU training in fp32 (`use_cpu=True, bf16=False`), no packing (examples are short and the
+Simplifications: fp32 on the CPU, bf16 on a GPU when torch sees one (where it supports bf16), no packing (examples are short and the
 prompt mask must stay exact), no checkpoints mid-run (the flow saves and registers the final model).
 """
 
@@ -80,8 +80,11 @@ def train_sft(model, tokenizer, train: pd.DataFrame, val: pd.DataFrame | None, s
     `<prefix>train_loss`, `<prefix>val_loss`, `<prefix>lr` as training logs them (e.g. Tracker.log_metrics);
     `prefix` is "exp/" for the experience model, "rl/bc_" for the policy's warm start.
     """
+    import torch
     from transformers import TrainerCallback
     from trl import SFTConfig, SFTTrainer
+
+    gpu = torch.cuda.is_available()
 
     if tokenizer.eos_token is None or tokenizer.pad_token is None:
         raise DreamGymError("the tokenizer needs an eos and a pad token for SFT")
@@ -95,7 +98,8 @@ def train_sft(model, tokenizer, train: pd.DataFrame, val: pd.DataFrame | None, s
         max_length=settings.max_length, completion_only_loss=settings.completion_only, packing=False,
         eval_strategy="steps" if (val_ds is not None and settings.eval_every > 0) else "no",
         eval_steps=settings.eval_every or None, logging_steps=settings.logging_steps, save_strategy="no",
-        report_to="none", use_cpu=True, bf16=False, fp16=False, seed=settings.seed, data_seed=settings.seed,
+        report_to="none", use_cpu=not gpu, bf16=gpu and torch.cuda.is_bf16_supported(), fp16=False,
+        seed=settings.seed, data_seed=settings.seed,
         dataloader_num_workers=0, disable_tqdm=False, remove_unused_columns=True,
     )
     history: list[dict[str, Any]] = []

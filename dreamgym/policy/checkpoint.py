@@ -79,16 +79,10 @@ def load_policy(source: str | Path, *, tracking_uri: str | None = None, cfg: Pol
     A checkpoint that cannot act raises DreamGymError naming what is wrong: no model there, an empty, truncated
     or corrupt weights file, weights that do not fit its config.json (see models.loading), missing or unknown
     agent settings."""
-    from dreamgym.models import load_model, prepare
-    from dreamgym.tracking import is_model_uri, load_model_components
+    from dreamgym.models import load_checkpoint
 
     src = str(source)
-    if is_model_uri(src):
-        if not tracking_uri:
-            raise DreamGymError(f"load_policy('{src}'): an MLflow model URI needs tracking_uri (the store it lives in)")
-        model, tok = prepare(*load_model_components(src, tracking_uri))
-    else:
-        model, tok = load_model("hf", src, Path(src))
+    model, tok = load_checkpoint(src, tracking_uri, "load_policy")
     stored = dict(getattr(model.config, SETTINGS_KEY, None) or {})
     if not stored:
         raise DreamGymError(f"'{src}' is a causal LM without policy settings (config.json has no '{SETTINGS_KEY}'); "

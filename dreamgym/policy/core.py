@@ -1,4 +1,5 @@
-"""The pure math of policy optimisation: advantages, returns, losses, the horizon schedule, a success interval.
+"""The pure math of policy optimisation: advantages, returns, losses, the horizon schedule (the success
+interval, `wilson_interval`, lives in dreamgym.stats and is re-exported here).
 
 Every function takes and returns tensors (or numbers) and touches no model, so each can be checked against a
 plain loop (tests/policy/test_core.py). Shapes: N = samples (episodes or turns), B = batch rows, T = time steps
@@ -17,6 +18,7 @@ from collections.abc import Sequence
 import torch
 
 from dreamgym.errors import DreamGymError
+from dreamgym.stats import wilson_interval  # noqa: F401  (re-exported: the one implementation)
 
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor, dim: int | None = None) -> torch.Tensor:
@@ -161,14 +163,3 @@ def horizon_at(update: int, stages: Sequence[int], every: int) -> int:
     if every <= 0:
         return int(stages[-1])
     return int(stages[min(max(update, 0) // every, len(stages) - 1)])
-
-
-def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score interval of a success rate (95% for z = 1.96): (low, high); (0, 1) when n == 0."""
-    if n <= 0:
-        return 0.0, 1.0
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)

@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from dreamgym.data.io import TASKS_FILE
 from dreamgym.data.schema import SPLITS, STEP_COLUMNS, STEP_SCHEMA, TASK_COLUMNS, TASK_SCHEMA
-from dreamgym.errors import GateError
+from dreamgym.errors import DreamGymError, GateError
 
 log = logging.getLogger(__name__)
 MAX_BAD_ROWS = 10  # bad rows named per failed check in the report
@@ -199,7 +199,7 @@ def _step_core(not_null: tuple[str, ...], max_reward: float, max_text_chars: int
     return ex
 
 
-def step_expectations(max_reward: float, max_text_chars: int, envs: list[str], splits=("train", "val")) -> list:
+def step_expectations(max_reward: float, max_text_chars: int, envs: list[str], splits=("train", "val", "test")) -> list:
     import great_expectations.expectations as E
 
     ex = _step_core(("episode_id", "task_id", "env", "t", "state", "action", "next_state", "reward", "done",
@@ -406,28 +406,52 @@ def validate_buffer_rows(steps: pd.DataFrame, max_reward: float = 1.0, max_text_
     return report
 
 
+#: experience-model gate threshold -> the fidelity figure it bounds below (experience.fidelity.transition_fidelity)
+EXPERIENCE_GATE = {"min_parse_rate": "parse_rate", "min_success_precision": "success_precision",
+                   "min_success_recall": "success_recall", "min_success_count": "n_success", "min_done_acc": "done_acc",
+                   "min_valid_acc": "valid_acc", "min_exact_next": "exact_next",
+                   "min_exact_next_determined": "exact_next_determined", "min_consistency": "consistency"}
+
+
 def validate_experience_model(metrics: dict[str, float], predictions: pd.DataFrame, thresholds: dict[str, float],
                               env: str, max_reward: float = 1.0) -> GateReport:
     """The gate that decides whether an experience model may drive RL.
 
-    Two GX suites: the fidelity metrics against `thresholds` (min_parse_rate, min_done_acc,
-    min_success_precision, min_success_recall, min_exact_next_determined; a NaN metric, e.g. no real success
-    among the scored transitions, fails its check), and the model's parsed outputs (prediction_table rows):
-    predicted reward in [0, max_reward], non-empty next state.
+    Two GX suites: the fidelity figures against `thresholds` (the keys of EXPERIENCE_GATE; a threshold of 0 is
+    off; a NaN figure, e.g. no real success among the scored transitions, fails a check that is on), each check
+    named with its figure, count and Wilson 95% interval; `min_success_count` bounds the number of real successes
+    scored (too few fail the gate: a success precision from a few dozen is no measurement). And the model's parsed
+    outputs (prediction_table rows): predicted reward in [0, max_reward], non-empty next state. The report's stats
+    hold every gated figure with its count and interval.
     """
     import great_expectations.expectations as E
 
-    names = {"min_parse_rate": "parse_rate", "min_done_acc": "done_acc", "min_success_precision": "success_precision",
-             "min_success_recall": "success_recall", "min_exact_next_determined": "exact_next_determined"}
-    row = {m: metrics.get(m, float("nan")) for m in names.values()}
+    from dreamgym.experience.fidelity import figure
+
+    unknown = sorted(set(thresholds) - set(EXPERIENCE_GATE))
+    if unknown:
+        raise DreamGymError(f"experience-model gate: unknown threshold(s) {unknown}; known: {sorted(EXPERIENCE_GATE)}")
+    gated = {key: EXPERIENCE_GATE[key] for key, v in thresholds.items() if float(v) > 0}
+    row = {m: metrics.get(m, float("nan")) for m in gated.values()}
     row = {k: (None if v is None or v != v else float(v)) for k, v in row.items()}  # NaN -> null (fails)
-    ex = []
-    for key, metric in names.items():
+    ex, count_check = [], ""
+    for key, metric in gated.items():
+        low, is_count = float(thresholds[key]), key == "min_success_count"
+        check = (f"real successes scored: {int(row[metric] or 0)} >= {int(low)}" if is_count
+                 else f"{metric} {figure(metrics, metric)} >= {low}")
+        count_check = check if is_count else count_check
         ex.append(_named(E.ExpectColumnValuesToNotBeNull(column=metric), f"{metric} is defined"))
-        ex.append(_named(E.ExpectColumnValuesToBeBetween(column=metric, min_value=float(thresholds[key]), max_value=1.0),
-                         f"{metric} >= {thresholds[key]}"))
+        ex.append(_named(E.ExpectColumnValuesToBeBetween(column=metric, min_value=low,
+                                                         max_value=None if is_count else 1.0), check))
     report = GateReport("experience_model", f"the {env} experience model's held-out fidelity")
-    report.checks += run_suite(pd.DataFrame([{"env": env, **row}]), "fidelity", ex, ["env"])
+    if ex:
+        report.checks += run_suite(pd.DataFrame([{"env": env, **row}]), "fidelity", ex, ["env"])
+    for c in report.checks:
+        if c.check == count_check and not c.ok:
+            n = int(row["n_success"] or 0)
+            c.detail = (f"only {n} real successes among the scored transitions: success precision / recall from so "
+                        f"few is no measurement; score more held-out transitions (experience.eval_examples, "
+                        f"seed_data.test_episodes)")
     parsed = predictions[predictions["parsed"]] if "parsed" in predictions.columns else predictions
     if len(parsed):
         out = pd.DataFrame({"episode_id": parsed["episode_id"], "t": parsed["t"],
@@ -439,5 +463,8 @@ def validate_experience_model(metrics: dict[str, float], predictions: pd.DataFra
             _named(E.ExpectColumnValueLengthsToBeBetween(column="pred_next_state", min_value=1),
                    "predicted next state is non-empty"),
         ], ["episode_id", "t"])
-    report.stats = {"env": env, **{k: metrics.get(k) for k in names.values()}, "predictions": int(len(predictions))}
+    figures = {m: {"value": metrics.get(m), **{s: metrics.get(f"{m}_{s}") for s in ("n", "lo", "hi")}}
+               for m in EXPERIENCE_GATE.values() if m != "n_success"}
+    report.stats = {"env": env, "n_success": metrics.get("n_success"), "figures": figures,
+                    "predictions": int(len(predictions))}
     return report

@@ -6,9 +6,10 @@
     enforce_gate(cfg, {"myenv": record}, tracker, "artifacts/experience/metrics.json")
 
 `gate_log_register` runs the GX gate on the fidelity metrics and the model's outputs, logs the metrics, the
-prediction table, the SFT curve and the gate report to the tracker's current run, saves the model (LoRA merged)
-and logs it, registering `dreamgym-experience-<env>` only when the gate passed. Its return value is the env's
-entry of the stage's DVC metric (artifacts/experience/metrics.json).
+prediction table, the SFT curve and the gate report to the tracker's current run, saves the model (LoRA merged;
+its prompt and generation settings in config.json, see experience.checkpoint) and logs it, registering
+`dreamgym-experience-<env>` only when the gate passed. Its return value is the env's entry of the stage's DVC
+metric (artifacts/experience/metrics.json).
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ from dreamgym.buffer import ReplayBuffer
 from dreamgym.config import BufferConfig, DreamGymConfig, ExperienceConfig
 from dreamgym.envs.registry import get_spec
 from dreamgym.errors import GateError
+from dreamgym.experience.checkpoint import save_experience_model
+from dreamgym.experience.fidelity import figure
 from dreamgym.experience.retrieval import buffer_retriever
 from dreamgym.experience.train import ExperienceRun, train_experience_model
-from dreamgym.models import merge_lora, save_model
+from dreamgym.models import merge_lora
 from dreamgym.quality import validate_experience_model
 from dreamgym.tracking import Tracker
 
@@ -84,7 +87,7 @@ def gate_log_register(cfg: DreamGymConfig, run: ExperienceRun, tracker: Tracker,
     tracker.log_dict({"history": run.sft.history, **run.sft.to_dict()}, "sft/result.json")
     tracker.log_dict(report.to_dict(), "gate/experience_model_report.json")
     model = merge_lora(run.model) if cfg.experience.model.lora else run.model  # a plain causal LM to save and log
-    save_model(model, run.tokenizer, model_dir)
+    save_experience_model(run.experience_model, model_dir, model=model)  # its config.json carries the settings
     gate = "passed" if report.ok else "failed"
     version = tracker.log_model(model, run.tokenizer, "model",
                                 f"dreamgym-experience-{env}" if report.ok else None,
@@ -98,10 +101,15 @@ def gate_log_register(cfg: DreamGymConfig, run: ExperienceRun, tracker: Tracker,
 
 
 def env_line(env: str, record: Mapping[str, Any]) -> str:
-    """One log line of an env's record: exact next state (overall, determined), done accuracy, parse, gate."""
+    """One log line of an env's record, each rate with its 95% interval and count (fidelity.figure): exact next
+    state (overall, determined), success precision / recall, done and validity accuracy, consistency, parse, gate."""
     f = record["fidelity"]
-    return (f"{env}: exact next {f['exact_next']:.3f} (determined {f['exact_next_determined']:.3f}), done acc "
-            f"{f['done_acc']:.3f}, parse {f['parse_rate']:.3f}, gate {'passed' if record['gate'] else 'FAILED'}")
+    shown = (("exact next", "exact_next"), ("determined", "exact_next_determined"), ("success P", "success_precision"),
+             ("R", "success_recall"), ("done acc", "done_acc"), ("valid acc", "valid_acc"),
+             ("consistency", "consistency"), ("parse", "parse_rate"))
+    return (f"{env} ({int(f.get('n_success') or 0)} real successes scored): "
+            + ", ".join(f"{name} {figure(f, key)}" for name, key in shown)
+            + f", gate {'passed' if record['gate'] else 'FAILED'}")
 
 
 def enforce_gate(cfg: DreamGymConfig, results: Mapping[str, Mapping[str, Any]], tracker: Tracker,

@@ -59,3 +59,31 @@ def test_collect_is_deterministic_to_the_byte(env, tmp_path):
 def test_tasks_roundtrip(tmp_path, good_tasks):
     path = io.write_tasks(good_tasks, tmp_path / "tasks.parquet")
     assert io.read_tasks(path) == good_tasks
+
+
+def test_test_episodes_leave_the_train_and_val_plan_as_it_was(env):
+    mix = {"expert": 0.5, "noisy": 0.3, "random": 0.2}
+    base = plan_episodes(env, 20, mix, 0.25, 1, seed=3)
+    more = plan_episodes(env, 20, mix, 0.25, 1, seed=3, n_test=6)
+    assert more[:20] == base and [p.task.split for p in more[20:]] == ["test"] * 6
+    assert all(p.episode_id.startswith("textcraft-test-") for p in more[20:])
+    assert not {p.task.task_id for p in more[20:]} & {p.task.task_id for p in base}
+
+
+def test_invalid_actions_at_a_documented_rate():
+    """The noisy and random collectors take an action the env names as not valid at about `invalid_rate` of their
+    steps; the expert never does, and with rate 0 nothing changes."""
+    cfg = SeedDataConfig(envs=["babyai"], episodes={"babyai": 30}, n_test_tasks=0, invalid_rate=0.2,
+                         policy_mix={"expert": 0.0, "noisy": 0.0, "random": 1.0})
+    with make_env("babyai", levels=["PickupLoc"], action_set="primitive", max_steps=20) as e:
+        steps, _ = collect_seed(e, 30, cfg, seed=0)
+        clean, _ = collect_seed(e, 30, cfg.model_copy(update={"invalid_rate": 0.0}), seed=0)
+        expert, _ = collect_seed(e, 10, cfg.model_copy(update={"policy_mix": {"expert": 1.0, "noisy": 0.0,
+                                                                             "random": 0.0}}), seed=0)
+        e.reset(e.list_tasks("train", n=1)[0])
+        bad = e.invalid_action(random.Random(0))
+        assert bad is not None and bad not in e.available_actions()
+    invalid = sum(not s.valid_action for s in steps) / len(steps)
+    assert 0.12 < invalid < 0.3, invalid  # 0.2 of the steps, plus the primitive set never lists a blocked move
+    assert sum(not s.valid_action for s in clean) == 0 and all(s.valid_action for s in expert)
+    assert all(s.reward == 0 for s in steps if not s.valid_action)

@@ -97,7 +97,8 @@ def _registered(spec):
 @pytest.fixture(scope="module")
 def data(spec):
     register_env(spec)  # module fixtures come before the per-test registration
-    cfg = SeedDataConfig(envs=[NAME], episodes={NAME: 24}, n_test_tasks=0, episodes_per_task={NAME: 1})
+    cfg = SeedDataConfig(envs=[NAME], episodes={NAME: 24}, test_episodes={NAME: 4}, n_test_tasks=0,
+                         episodes_per_task={NAME: 1})
     with make_env(NAME) as env:
         steps, tasks = collect_seed(env, 24, cfg, seed=0)
     return steps_table(steps).to_pandas(), pd.DataFrame([t.to_row() for t in tasks]), tasks

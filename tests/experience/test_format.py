@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from dreamgym.errors import DreamGymError
 from dreamgym.experience.format import (
+    ORDERS,
     SPECIAL_TOKENS,
     STOP,
     FormatError,
@@ -18,6 +19,7 @@ from dreamgym.experience.format import (
     format_target,
     has_tag,
     parse_target,
+    stop_string,
     strip_tags,
 )
 
@@ -97,6 +99,30 @@ def test_parse_inverts_format(x):
     assert pred == Prediction(reasoning if with_reasoning else "", valid, next_state, float(format_reward(reward)),
                               done)
     assert parse_target(text) == pred  # require_reasoning=None accepts both
+
+
+@settings(max_examples=300, deadline=None)
+@given(_targets())
+def test_decisions_first_round_trips_through_the_parser(x):
+    reasoning, valid, next_state, reward, done, with_reasoning = x
+    text = format_target(reasoning, valid, next_state, reward, done, with_reasoning, order="decisions_first")
+    fields = [m for m in ("<valid>", "<reward>", "<done>", "<next>")]
+    assert [text.index(f) for f in fields] == sorted(text.index(f) for f in fields)  # decisions before the state
+    assert text.endswith(stop_string("decisions_first")) and stop_string("decisions_first") == "</next>"
+    pred = parse_target(text, require_reasoning=with_reasoning, order="decisions_first")
+    assert pred == parse_target(format_target(reasoning, valid, next_state, reward, done, with_reasoning),
+                                require_reasoning=with_reasoning)  # the same prediction as the default order
+    assert not parse_target(text).ok  # each order is parsed strictly
+    cut = text[: text.rindex("</next>")]
+    assert not parse_target(cut, order="decisions_first").ok
+
+
+def test_an_unknown_order_is_the_callers_error():
+    with pytest.raises(FormatError, match="unknown target order 'sideways'"):
+        parse_target("x", order="sideways")
+    with pytest.raises(FormatError, match="unknown target order"):
+        format_target("", True, "s", 0.0, False, order="sideways")
+    assert stop_string() == STOP == "</done>" and set(ORDERS) == {"next_first", "decisions_first"}
 
 
 @settings(max_examples=400, deadline=None)

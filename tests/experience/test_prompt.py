@@ -151,6 +151,25 @@ def test_spec_texts_query_target_and_config():
         get_spec("babyai"), history_window=3, k=2, budget=999, state_budget=150, with_reasoning=False, max_steps=7)
 
 
+def test_spec_settings_round_trip_and_order():
+    spec = _spec(max_steps=64, target_order="decisions_first")
+    d = spec.to_dict()
+    assert d["env"] == "babyai" and d["target_order"] == "decisions_first"
+    assert PromptSpec.from_dict(d, get_spec("babyai")) == spec
+    assert PromptSpec.from_dict({"env": "babyai", **{k: v for k, v in d.items() if k != "target_order"}},
+                                get_spec("babyai")).target_order == "next_first"  # an older checkpoint
+    with pytest.raises(DreamGymError, match="not 'textcraft'"):
+        PromptSpec.from_dict(d, get_spec("textcraft"))
+    with pytest.raises(DreamGymError, match="unknown key"):
+        PromptSpec.from_dict({**d, "colour": 1}, get_spec("babyai"))
+    target = spec.target("why", True, "s", 0.0, False)
+    assert target.endswith("<done>0</done><next>s</next>") and spec.stop == "</next>" and spec.parse(target).ok
+    ref = spec.reference({"state": "s", "action": "a", "next_state": "t", "reward": 0.0, "done": False,
+                          "valid_action": True})
+    assert "<done>0</done><next>t</next>" in ref  # references are written in the target's order
+    assert PromptSpec.from_config(ExperienceConfig(target_order="decisions_first"), get_spec("babyai")).stop == "</next>"
+
+
 def test_a_spec_with_the_generic_defaults():
     plain = _spec(env=EnvSpec("plain", "nowhere:Unbuilt"), state_budget=100)  # the class is never imported here
     assert plain.abstract("a  b\n\n c") == "a b\nc"

@@ -1,4 +1,5 @@
-"""The seed-data gate: real GX suites accept good data and name the bad rows of corrupted data."""
+"""The seed-data and experience-model gates: real GX suites accept good data and name the bad rows of corrupted
+data; the experience-model gate reports each fidelity figure with its count and interval."""
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -184,3 +185,75 @@ def test_buffer_gate_places_parse_failures(good_steps):
     check = next(c for c in report.failed if c.check.startswith("parse failures are synthetic"))
     assert check.unexpected_count == 2 and [(r["episode_id"], r["t"]) for r in check.bad_rows] == [("e0", 2), ("e1", 0)]
     assert "no nulls in 'parse_failure'" in report.to_text()
+
+
+# ---- the experience-model gate -------------------------------------------------------------------------------------
+def _fidelity(n_success: int = 150, **over) -> dict[str, float]:
+    """transition_fidelity() of a constructed table: 400 transitions, `n_success` real successes (all caught but
+    one, one false alarm), every other figure at `over` (default 0.99)."""
+    from dreamgym.experience.fidelity import rate_stats, transition_fidelity
+
+    rows = [{"real_next_state": "s", "pred_next_state": "s", "parsed": True, "real_reward": float(i < n_success),
+             "pred_reward": float(0 < i <= n_success), "real_done": i < n_success, "pred_done": 0 < i <= n_success,
+             "real_valid": True, "pred_valid": True, "determined": i % 2 == 0, "action_type": "turn",
+             "consistent": True, "real_consistent": True} for i in range(400)]
+    m = transition_fidelity(pd.DataFrame(rows))
+    for key, value in {"parse_rate": 0.99, "done_acc": 0.99, "valid_acc": 0.99, "exact_next": 0.99,
+                       "exact_next_determined": 0.99, "consistency": 0.99, **over}.items():
+        hits = [i < round(value * 200) for i in range(200)] if value == value else []  # NaN: nothing counted
+        rate, n, lo, hi = rate_stats(hits)
+        m.update({key: rate, f"{key}_n": n, f"{key}_lo": lo, f"{key}_hi": hi})
+    return m
+
+
+def _table() -> pd.DataFrame:
+    return pd.DataFrame({"episode_id": ["e0"], "t": [0], "parsed": [True], "pred_reward": [0.0],
+                         "pred_next_state": ["s"]})
+
+
+def test_experience_gate_passes_a_faithful_model_and_reports_each_figure():
+    from dreamgym.config import ExperienceGateConfig
+    from dreamgym.quality import validate_experience_model
+    from dreamgym.quality.gates import EXPERIENCE_GATE
+
+    thresholds = ExperienceGateConfig(per_env={"e": {"min_consistency": 0.9}}).thresholds("e")
+    assert set(thresholds) == set(EXPERIENCE_GATE)  # every threshold of the config is a check of the gate
+    report = validate_experience_model(_fidelity(), _table(), thresholds, "e")
+    assert report.ok, report.to_text()
+    names = [c.check for c in report.checks]
+    assert "real successes scored: 150 >= 100" in names
+    assert any(n.startswith("success_precision 0.993 [0.963, 0.999] n=150 >= 0.95") for n in names), names
+    assert any(n.startswith("consistency 0.990 [") and "n=200" in n for n in names)
+    fig = report.stats["figures"]["success_recall"]
+    assert fig["n"] == 150 and fig["lo"] < fig["value"] < fig["hi"]
+
+
+def test_experience_gate_rejects_too_few_successes_and_weak_figures():
+    from dreamgym.config import ExperienceGateConfig
+    from dreamgym.quality import validate_experience_model
+
+    thresholds = ExperienceGateConfig().thresholds("e")
+    report = validate_experience_model(_fidelity(n_success=35), _table(), thresholds, "e")
+    assert not report.ok
+    [failed] = report.failed  # precision and recall pass at 34/35, but 35 successes are no measurement
+    assert failed.check == "real successes scored: 35 >= 100"
+    assert "only 35 real successes among the scored transitions" in report.to_text()
+    weak = validate_experience_model(_fidelity(valid_acc=0.9, exact_next_determined=0.5), _table(), thresholds, "e")
+    assert sorted(c.check.split(" ")[0] for c in weak.failed) == ["exact_next_determined", "valid_acc"]
+    with pytest.raises(GateError, match="valid_acc 0.900 .* >= 0.98"):
+        gate(weak)
+
+
+def test_experience_gate_threshold_zero_is_off_and_nan_fails_when_on():
+    from dreamgym.config import ExperienceGateConfig
+    from dreamgym.errors import DreamGymError
+    from dreamgym.quality import validate_experience_model
+
+    no_rule = _fidelity(consistency=float("nan"))  # an env without a consistency rule
+    off = ExperienceGateConfig().thresholds("e")
+    assert off["min_consistency"] == 0 and validate_experience_model(no_rule, _table(), off, "e").ok
+    on = ExperienceGateConfig(per_env={"e": {"min_consistency": 0.9}}).thresholds("e")
+    report = validate_experience_model(no_rule, _table(), on, "e")
+    assert [c.check for c in report.failed] == ["consistency is defined"]
+    with pytest.raises(DreamGymError, match="unknown threshold"):
+        validate_experience_model(no_rule, _table(), {"min_vibes": 0.5}, "e")

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from dreamgym.data.schema import SPLITS, Task
+from dreamgym.envs.babyai.rules import normalized
 from dreamgym.envs.babyai.view import (
     DROP,
     FORWARD,
@@ -64,11 +65,6 @@ def level_id(level: str) -> str:
 
 def _short(level: str) -> str:
     return level_id(level)[len("BabyAI-"):].rsplit("-", 1)[0]
-
-
-def _normalize(action: str) -> str:
-    a = " ".join(action.lower().replace("pickup", "pick up").split()).strip(" .!")
-    return " ".join(w for w in a.split() if w != "the")
 
 
 class BabyAIEnv(TextEnv):
@@ -189,9 +185,17 @@ class BabyAIEnv(TextEnv):
             return []
         return list(self._view.actions)
 
+    def invalid_action(self, rng) -> str | None:
+        """One of the actions the view names with the reason it is not possible now (move forward into a wall,
+        drop with empty hands, pick up from afar, ...), chosen uniformly; None when there is none."""
+        if self._view is None or self.done:
+            return None
+        bad = sorted(set(self._view.reasons) - set(self._view.actions))
+        return rng.choice(bad) if bad else None
+
     def _step(self, action: str) -> tuple[str, bool, bool, float, dict[str, Any]]:
         view = self._view
-        act = _normalize(action)
+        act = normalized(action)
         prims = view.actions.get(act)
         if prims is None:
             reason = view.reasons.get(act) or (f"'{action[:60]}' is not a valid action now." if action

@@ -162,6 +162,8 @@ class BabyAIState:
     completed: bool = False
     #: only the view's own parts (objects, walls, carrying, "no objects"): a state the geometry rule can move
     plain: bool = True
+    #: the view is whole: every part but messages (e.g. the last action's reason) is a view part, nothing cut
+    whole: bool = True
 
     def at(self, front: int, right: int) -> Sighting | None:
         """The object at (front, right), or None."""
@@ -173,13 +175,14 @@ def parse_state(text: str) -> BabyAIState:
 
     An object part is "[door state] <colour> <type> <n>: [F ahead] [R left|right]"; a "wall: ..." part gives the
     wall distances; "carrying X" what is carried; "task completed" sets `completed`. Every other part but "no
-    objects" and the budget's ellipsis is a message. A state with anything besides the view's parts is not `plain`.
+    objects" and the budget's ellipsis is a message. A state with anything besides the view's parts is not `plain`;
+    one whose view parts are all there and well formed (messages aside) is `whole`.
     """
     objects: list[Sighting] = []
     walls: dict[str, int] = {}
     carrying: str | None = None
     messages: list[str] = []
-    completed, plain = False, True
+    completed, plain, whole = False, True, True
     for part in (p.strip() for p in abstract(str(text), READ_BUDGET).split(";")):
         m = _ITEM.fullmatch(part)
         pos = _POS.fullmatch(m.group(3)) if m else None
@@ -189,6 +192,7 @@ def parse_state(text: str) -> BabyAIState:
         elif part.startswith("wall: "):
             found = [_WALL.fullmatch(w) for w in part[len("wall: "):].split(", ")]
             plain = plain and all(found)
+            whole = whole and all(found)
             walls.update({mw.group(2): int(mw.group(1)) for mw in found if mw})
         elif part.startswith("carrying "):
             rest = part[len("carrying "):]
@@ -199,16 +203,26 @@ def parse_state(text: str) -> BabyAIState:
                 completed = True
             elif part != ELLIPSIS:
                 messages.append(part)
-    return BabyAIState(tuple(objects), walls, carrying, tuple(messages), completed, plain)
+            else:
+                whole = False
+    return BabyAIState(tuple(objects), walls, carrying, tuple(messages), completed, plain, whole)
+
+
+def view_order(o: Sighting) -> tuple[int, int, int]:
+    """The describer's order of objects: nearest first (steps ahead plus steps aside), then ahead, then right."""
+    return abs(o.front) + abs(o.right), o.front, o.right
+
+
+def position(front: int, right: int) -> str:
+    """A place in the view in the abstract state's words: "4 ahead 3 right", "2 ahead", "1 left"."""
+    side = f"{abs(right)} {'right' if right > 0 else 'left'}" if right else ""
+    return " ".join(x for x in (f"{front} ahead" if front else "", side) if x)
 
 
 def render(objects: list[Sighting] | tuple[Sighting, ...], walls: Mapping[str, int], carrying: str | None) -> str:
     """The abstract text of a view in the describer's order and wording (see view.py build_view): objects
     nearest first, then walls, then what is carried ("" renders "carrying nothing", None nothing)."""
-    parts = []
-    for o in sorted(objects, key=lambda o: (abs(o.front) + abs(o.right), o.front, o.right)):
-        side = f"{abs(o.right)} {'right' if o.right > 0 else 'left'}" if o.right else ""
-        parts.append(f"{o.name}: " + " ".join(x for x in (f"{o.front} ahead" if o.front else "", side) if x))
+    parts = [f"{o.name}: {position(o.front, o.right)}" for o in sorted(objects, key=view_order)]
     out = "; ".join(parts) or "no objects"
     ws = [f"{walls[d]} {d}" for d in ("ahead", "left", "right") if walls.get(d)]
     if ws:

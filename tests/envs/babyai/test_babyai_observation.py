@@ -145,14 +145,15 @@ def test_render_inverts_the_parser_on_real_states(babyai_rows):
 
 def test_parse_state_flags_messages_completion_and_cuts():
     bad = parse_state("You cannot move forward: the way is blocked; no objects; carrying nothing")
-    assert bad.messages == ("You cannot move forward: the way is blocked",) and not bad.plain
+    assert bad.messages == ("You cannot move forward: the way is blocked",) and not bad.plain and bad.whole
     assert bad.objects == () and bad.carrying == ""
     done = parse_state("red ball 1: 1 ahead; carrying nothing; task completed")
     assert done.completed and not done.plain and not done.messages
     cut = parse_state(SPEC.observe(BABYAI_RAW, 90))
-    assert not cut.plain and not cut.messages and cut.objects[0].label == "red ball 1"
+    assert not cut.plain and not cut.whole and not cut.messages and cut.objects[0].label == "red ball 1"
     assert parse_state("red ball 1: somewhere; carrying nothing").messages == ("red ball 1: somewhere",)
-    assert parse_state("no objects; wall: far ahead; carrying nothing") == BabyAIState(carrying="", plain=False)
+    assert parse_state("no objects; wall: far ahead; carrying nothing") == BabyAIState(carrying="", plain=False,
+                                                                                      whole=False)
     assert parse_state("no objects").carrying is None
 
 

@@ -1,7 +1,9 @@
-"""TextCraft rules: the annotator on real rows and hand-made cases, the context-only simulator and the
+"""TextCraft rules: the computing and hindsight annotators on real rows and hand-made cases, the context-only simulator and the
 context-determined rule (hand-made cases and the share of real transitions it determines)."""
 
 from __future__ import annotations
+
+import re
 
 import pytest
 from envutil import check_rationale
@@ -15,7 +17,8 @@ TASK = ("craft chest\ncraft 4 oak planks using 1 oak logs\ncraft 1 chest using 8
 
 
 def _check_rationale(row, instruction=""):
-    return check_rationale(get_spec("textcraft"), row, instruction, success_words=("reached", "Crafted the goal"))
+    return check_rationale(get_spec("textcraft"), row, instruction, success_words=("reached", "Crafted the goal"),
+                           annotator="hindsight")
 
 
 # ---- annotator ----------------------------------------------------------------------------------------------
@@ -30,14 +33,15 @@ def test_rule_annotators_on_real_rows(textcraft_rows):
     goal = instr[rows[0]["task_id"]]
     assert goal in notes[0] or goal.removeprefix("craft ") in notes[0]
     spec = get_spec("textcraft")
-    for r in rows[:50]:  # raw and abstract states give the same rationale
-        args = (r["action"], r["reward"], r["done"], r["valid_action"], {"instruction": instr[r["task_id"]]})
-        assert spec.annotate(spec.observe(r["state"]), args[0], spec.observe(r["next_state"]), *args[1:]) \
-            == spec.annotate(r["state"], args[0], r["next_state"], *args[1:])
+    for ann in (spec.annotate, spec.annotators["hindsight"]):
+        for r in rows[:50]:  # raw and abstract states give the same rationale
+            args = (r["action"], r["reward"], r["done"], r["valid_action"], {"instruction": instr[r["task_id"]]})
+            assert ann(spec.observe(r["state"]), args[0], spec.observe(r["next_state"]), *args[1:]) \
+                == ann(r["state"], args[0], r["next_state"], *args[1:])
 
 
 def test_textcraft_rationale_names_missing_items_and_deltas():
-    ann = get_spec("textcraft").annotate
+    ann = get_spec("textcraft").annotators["hindsight"]
     info = {"instruction": "craft chest"}
     s = "Crafted 4 minecraft:oak_planks\nInventory: 1 oak logs, 4 oak planks"
     craft = ann(s, "craft 1 chest using 8 oak planks", "Could not find enough items to craft minecraft:chest\n"
@@ -55,7 +59,7 @@ def test_textcraft_rationale_names_missing_items_and_deltas():
 
 
 def test_rationale_of_first_step_limit_and_malformed_commands():
-    ann = get_spec("textcraft").annotate
+    ann = get_spec("textcraft").annotators["hindsight"]
     first = ann("Crafting commands:\ncraft 4 oak planks using 1 oak logs\n\nGoal: craft oak planks.", "get 2 oak logs",
                 "Got 2 oak logs\nInventory: 2 oak logs", 0.0, False, True, {"instruction": "craft oak planks"})
     assert first == ("Valid: oak logs is a base item, fetched. Inventory: +2 oak logs. The goal oak planks is not "
@@ -142,3 +146,52 @@ def test_rule_determines_most_real_transitions(textcraft_rows):
             hits += det
             total += 1
     assert 0.5 < hits / total <= 1.0
+
+
+# ---- computing annotator ---------------------------------------------------------------------------------------
+_ARITH = re.compile(r"(?:^|[.;:] )([a-z][a-z ]*?) (\d+)([+-])(\d+)=(\d+)")
+
+
+def test_computing_rationale_carries_out_the_rule():
+    ann = get_spec("textcraft").annotate
+    info = {"instruction": "craft chest", "context": [TASK]}
+    got = ann("Inventory: 1 oak logs", "get 2 oak logs", "Got 2 oak logs\nInventory: 3 oak logs", 0.0, False, True, info)
+    assert got == "oak logs is an ingredient no listed recipe makes: fetched. oak logs 1+2=3. goal chest not made: reward 0."
+    craft = ann("Inventory: 3 oak logs", "craft 4 oak planks using 1 oak logs", "Crafted 4 oak planks\n"
+                "Inventory: 2 oak logs, 4 oak planks", 0.0, False, True, info)
+    assert craft == ("recipe 4 oak planks <- 1 oak logs: inputs held. oak logs 3-1=2; oak planks 0+4=4. goal chest not "
+                     "made: reward 0.")
+    short = ann("Inventory: 4 oak planks", "craft 1 chest using 8 oak planks", "", 0.0, False, False, info)
+    assert short == "needs 8 oak planks, have 4: not enough, invalid. goal chest not made: reward 0."
+    win = ann("Inventory: 8 oak planks", "craft 1 chest using 8 oak planks", "", 1.0, True, True, info)
+    assert win == "recipe 1 chest <- 8 planks: inputs held. oak planks 8-8=0; chest 0+1=1. chest is the goal: reward 1, done."
+    fetched = ann("Inventory: 8 oak planks", "get 1 chest", "", 0.0, False, False, info)
+    assert fetched.startswith("a listed recipe makes chest, so it cannot be fetched: invalid.")
+    unknown = ann("Inventory: 8 oak planks", "get 1 diamond", "Got 1 diamond", 0.0, False, True, info)
+    assert unknown == "diamond is in no listed recipe: the game decides. goal chest not made: reward 0."
+    # the trace reads only the context: the real next state and outcome do not change it
+    assert ann("Inventory: 1 oak logs", "get 2 oak logs", "anything", 0.0, False, True, info) == got
+
+
+def test_computing_rationale_agrees_with_real_transitions(textcraft_rows):
+    """On the real transitions the context determines, the trace's arithmetic gives the real next inventory, and
+    it calls the action invalid and the goal made exactly when the env did."""
+    from dreamgym.envs.textcraft.observation import parse_state
+    from dreamgym.experience.examples import build_examples
+    from dreamgym.experience.prompt import PromptSpec
+
+    steps, tasks = textcraft_rows
+    ex = build_examples(steps, tasks, PromptSpec(get_spec("textcraft"), 0, 0, 3072, 600, True))
+    det = ex[ex["determined"]]
+    assert len(det) >= 0.8 * len(ex)
+    sums = 0
+    for r in det.itertuples():
+        inv = parse_state(r.next_state).inventory or {}
+        for item, a, op, b, c in _ARITH.findall(r.reasoning):
+            assert int(c) == (int(a) + int(b) if op == "+" else int(a) - int(b)), r.reasoning
+            assert inv.get(item, 0) == int(c), (r.reasoning, r.next_state)
+            sums += 1
+        assert ("invalid" in r.reasoning) == (not r.valid), r.reasoning
+        assert ("reward 1" in r.reasoning) == (r.reward > 0), r.reasoning
+        assert "decides" not in r.reasoning
+    assert sums > len(det) / 2
