@@ -8,7 +8,7 @@ its generation, so a checkpoint synthesizes the same way wherever it is loaded.
 
 The settings ride in the model's config.json under `dreamgym_experience`: the PromptSpec's (PromptSpec.to_dict():
 the env name, history window, retrieval depth, budgets, reasoning, step limit, target order) and the generation's
-(max_new_tokens, gen_batch_size, max_prompt_tokens). `attach_settings` writes them onto a model's config, so the
+(max_new_tokens, gen_batch_size, max_prompt_tokens, temperature). `attach_settings` writes them onto a model's config, so the
 copy an MLflow run logs carries them too. On load, what a checkpoint lacks (an older one) comes from the
 ExperienceConfig given (none: it must hold everything), and `env` (a name) must match the checkpoint's env. An
 MLflow URI is read through dreamgym.tracking (this module never imports mlflow).
@@ -30,14 +30,14 @@ from dreamgym.experience.synthetic import ExperienceModel
 
 SETTINGS_KEY = "dreamgym_experience"
 #: the generation settings a checkpoint carries beside PromptSpec.to_dict()
-GENERATION = ("max_new_tokens", "gen_batch_size", "max_prompt_tokens")
+GENERATION = ("max_new_tokens", "gen_batch_size", "max_prompt_tokens", "temperature")
 
 
 def experience_settings(xm: ExperienceModel) -> dict[str, Any]:
     """The settings of an experience model as plain JSON values: its PromptSpec.to_dict() and GENERATION."""
     g = xm.generator
     return {**xm.spec.to_dict(), "max_new_tokens": int(g.max_new_tokens), "gen_batch_size": int(g.batch_size),
-            "max_prompt_tokens": int(g.max_prompt_tokens)}
+            "max_prompt_tokens": int(g.max_prompt_tokens), "temperature": float(g.temperature)}
 
 
 def attach_settings(model, xm: ExperienceModel):
@@ -58,7 +58,7 @@ def save_experience_model(xm: ExperienceModel, out_dir: str | Path, *, model=Non
 
 
 def checkpoint_spec(stored: dict[str, Any], src: str, *, cfg: ExperienceConfig | None = None,
-                    env: str | None = None) -> tuple[PromptSpec, dict[str, int]]:
+                    env: str | None = None) -> tuple[PromptSpec, dict[str, float]]:
     """The PromptSpec and generation settings of a checkpoint's `stored` settings, the gaps filled from `cfg`;
     DreamGymError naming `src` for unknown keys, another env than `env`, or a setting neither holds."""
     from dreamgym.envs.registry import get_spec
@@ -77,14 +77,15 @@ def checkpoint_spec(stored: dict[str, Any], src: str, *, cfg: ExperienceConfig |
     base: dict[str, Any] = {}
     if cfg is not None:
         base = {**PromptSpec.from_config(cfg, spec_env).to_dict(), "max_new_tokens": cfg.max_new_tokens,
-                "gen_batch_size": cfg.gen_batch_size, "max_prompt_tokens": cfg.sft.max_length}
-    merged = {**base, **stored, "env": name}
+                "gen_batch_size": cfg.gen_batch_size, "max_prompt_tokens": cfg.sft.max_length,
+                "temperature": cfg.temperature}
+    merged = {"temperature": 0.0, **base, **stored, "env": name}  # a checkpoint before temperature was greedy
     missing = [k for k in GENERATION if k not in merged]
     if missing:
         raise DreamGymError(f"'{src}': config.json '{SETTINGS_KEY}' lacks {missing}; pass cfg= (an ExperienceConfig) "
                             f"to fill them")
     spec = PromptSpec.from_dict({k: v for k, v in merged.items() if k not in GENERATION}, spec_env)
-    return spec, {k: int(merged[k]) for k in GENERATION}
+    return spec, {k: float(merged[k]) if k == "temperature" else int(merged[k]) for k in GENERATION}
 
 
 def load_experience_model(source: str | Path, *, tracking_uri: str | None = None, cfg: ExperienceConfig | None = None,
@@ -105,5 +106,5 @@ def load_experience_model(source: str | Path, *, tracking_uri: str | None = None
                             f"dreamgym.experience.checkpoint.save_experience_model")
     spec, gen = checkpoint_spec(stored, src, cfg=cfg, env=env)
     generator = Generator(model, tok, max_new_tokens=gen["max_new_tokens"], batch_size=gen["gen_batch_size"],
-                          max_prompt_tokens=gen["max_prompt_tokens"])
+                          max_prompt_tokens=gen["max_prompt_tokens"], temperature=gen["temperature"])
     return ExperienceModel(generator, spec, retriever=retriever, version=version or src)

@@ -54,6 +54,7 @@ class ExperienceConfig(StrictConfig):
     state_budget: int = Field(600, ge=24, description="abstract state budget in characters")
     sft: SFTParams = Field(default_factory=SFTParams)
     max_new_tokens: int = Field(192, ge=8, description="generation budget per predicted transition (tokens)")
+    temperature: float = Field(0.0, ge=0.0, description="sampling temperature of synthesized transitions (0: greedy; > 0 samples what the context does not determine, which the real env varies from the model's point of view)")
     gen_batch_size: int = Field(32, ge=1, description="prompts per batched generation call")
     eval_split: Literal["test", "val"] = Field("test", description="held-out split whose examples are scored for fidelity and replayed open-loop: test (held-out tasks, the reported figures; seed_data.test_episodes) or val (for tuning); SFT's eval loss always uses val")
     eval_examples: int = Field(400, ge=1, description="held-out real transitions scored for fidelity (the first N by episode)")

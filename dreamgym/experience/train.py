@@ -135,7 +135,7 @@ def train_experience_model(steps: pd.DataFrame, tasks: pd.DataFrame, env: str, c
     sft = train_sft(model, tok, train, val, cfg.sft, scratch_dir, on_log=on_log)
     seconds["sft"] = time.perf_counter() - t0
     gen = Generator(model, tok, max_new_tokens=cfg.max_new_tokens, batch_size=cfg.gen_batch_size,
-                    max_prompt_tokens=cfg.sft.max_length)
+                    max_prompt_tokens=cfg.sft.max_length, temperature=cfg.temperature, seed=cfg.sft.seed)
     xm = ExperienceModel(gen, spec, retriever=retriever, version=version)
     t0 = time.perf_counter()
     scored = held.head(cfg.eval_examples)

@@ -37,7 +37,7 @@ def saved(tmp_path_factory):
                             tokenizer_kwargs={"vocab_size": 300})
     spec = PromptSpec(get_spec("babyai"), history_window=1, k=0, budget=1500, state_budget=300, with_reasoning=False,
                       max_steps=20, target_order="decisions_first")
-    xm = ExperienceModel(Generator(model, tok, max_new_tokens=12, batch_size=3, max_prompt_tokens=200), spec)
+    xm = ExperienceModel(Generator(model, tok, max_new_tokens=12, batch_size=3, max_prompt_tokens=200, temperature=0.3), spec)
     return xm, save_experience_model(xm, tmp / "model")
 
 
@@ -51,7 +51,7 @@ def test_a_saved_model_loads_with_the_same_spec_and_predictions(saved):
     back = load_experience_model(d, env="babyai")
     assert back.spec == xm.spec and back.spec.stop == "</next>"
     g = back.generator
-    assert (g.max_new_tokens, g.batch_size, g.max_prompt_tokens) == (12, 3, 200)
+    assert (g.max_new_tokens, g.batch_size, g.max_prompt_tokens, g.temperature) == (12, 3, 200, 0.3)
     assert back.version == str(d) and back.env == "babyai"
     assert _texts(back) == _texts(xm)
 
@@ -102,5 +102,5 @@ def test_bad_checkpoints_are_one_clear_error(saved, tmp_path):
     (plain / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(DreamGymError, match="without experience-model settings .*save_experience_model"):
         load_experience_model(plain)
-    with pytest.raises(DreamGymError, match=r"unknown setting\(s\) \['temperature'\]"):
-        load_experience_model(_edit(d, tmp_path, lambda s: s.update(temperature=0.5)))
+    with pytest.raises(DreamGymError, match=r"unknown setting\(s\) \['top_k'\]"):
+        load_experience_model(_edit(d, tmp_path, lambda s: s.update(top_k=5)))

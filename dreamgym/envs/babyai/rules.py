@@ -45,7 +45,6 @@ from dreamgym.envs.babyai.observation import (
     parse_state,
     position,
     render,
-    view_order,
     visible,
     wall_cells,
 )
@@ -348,8 +347,9 @@ def annotate(state: str, action: str, next_state: str, reward: float, done: bool
              info: Mapping[str, Any] | None = None) -> str:
     """BabyAI's computing rationale: the egocentric geometry applied to the state alone, step by step. Whether
     the action is possible (`validity`, with the env's message when not); for a move or a turn, every seen object
-    in the next view's order with its move ("purple key 1: 2 ahead -> 1 ahead"), those leaving the view, the walls,
-    and that cells coming into view are unknown; for pick up / drop / toggle what changes in front; then whether
+    in the state's order with its move ("purple key 1: 2 ahead -> 1 ahead", "-> gone" when it leaves the view: the
+    trace walks the state line by line, a copy a small model can make), the walls, and that cells coming into view
+    are unknown; for pick up / drop / toggle what changes in front; then whether
     the goal (`info["instruction"]`) is met. Only what the context determines is written: where the state cannot
     tell (a macro action's path, a view cut to a budget), the trace says the game decides. Where the rule's verdict
     and the real validity disagree (a view the abstract state renders ambiguously), validity is left to the game."""
@@ -370,14 +370,12 @@ def annotate(state: str, action: str, next_state: str, reward: float, done: bool
     notes = ["valid."]
     if act in ("move forward", "turn left", "turn right"):
         notes.append("everything comes 1 nearer." if act == "move forward" else f"the view turns {act.split()[1]}.")
-        before = {o.label: o for o in st.objects}
         inside = {o.label for o in _in_view(objs)}
-        kept = [f"{o.name}: {position(before[o.label].front, before[o.label].right)} -> {position(o.front, o.right)}"
-                for o in sorted(objs, key=view_order) if o.label in inside]
-        lost = [o.name for o in objs if o.label not in inside]
+        moves = [f"{o.name}: {position(b.front, b.right)} -> {position(o.front, o.right) if o.label in inside else 'gone'}"
+                 for b, o in zip(st.objects, objs, strict=True)]  # the state's order: each line copies the next
         ws = [f"{walls[d]} {d}" for d in ("ahead", "left", "right") if walls.get(d)]
-        notes += ["; ".join(kept) + "." if kept else "", f"out of view: {', '.join(lost)}." if lost else "",
-                  f"wall: {', '.join(ws)}." if ws else "no wall known.", "cells coming into view: unknown."]
+        notes += ["; ".join(moves) + "." if moves else "", f"wall: {', '.join(ws)}." if ws else "no wall known.",
+                  "cells coming into view: unknown."]
     elif act == "toggle":
         door = st.at(1, 0)
         notes.append(f"{door.name} becomes {toggled(door).door}; the rest stays.")
