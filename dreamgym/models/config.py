@@ -49,4 +49,5 @@ class SFTParams(StrictConfig):
     eval_examples: int = Field(256, ge=1, description="val examples used for the val loss")
     logging_steps: int = Field(10, ge=1, description="optimizer steps between train-loss logs")
     seed: int = Field(0, description="data order and any randomness in training")
+    group_by_length: bool = Field(False, description="batch examples of similar length together (less padding, more examples per CPU second; the order is then less random)")
     completion_only: bool = Field(True, description="loss on the target only (the paper's objective); False: on the prompt too (its history holds real transitions)")

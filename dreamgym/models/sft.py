@@ -101,6 +101,7 @@ def train_sft(model, tokenizer, train: pd.DataFrame, val: pd.DataFrame | None, s
         report_to="none", use_cpu=not gpu, bf16=gpu and torch.cuda.is_bf16_supported(), fp16=False,
         seed=settings.seed, data_seed=settings.seed,
         dataloader_num_workers=0, disable_tqdm=False, remove_unused_columns=True,
+        train_sampling_strategy="group_by_length" if settings.group_by_length else "random",
     )
     history: list[dict[str, Any]] = []
 
