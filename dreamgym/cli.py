@@ -309,6 +309,64 @@ def eval_(env: Annotated[str, typer.Option("--env", help="env name")],
                            **{name: _plain(r.metrics("")) for name, r in base.items()}}, indent=2))
 
 
+def _experience_model(cfg, source: str, env: str):
+    """The saved experience model `source` (a dir or an MLflow model URI) of env `env`, retrieving from the
+    project's replay buffer (params.yaml buffer:) when its spec retrieves (k > 0)."""
+    from dreamgym.experience.checkpoint import load_experience_model
+
+    xm = load_experience_model(source, tracking_uri=resolve_tracking_uri(cfg.tracking.tracking_uri, Path.cwd()),
+                               cfg=cfg.experience, env=env)
+    if xm.spec.k:
+        from dreamgym.buffer import ReplayBuffer
+        from dreamgym.experience.retrieval import buffer_retriever
+
+        xm.retriever = buffer_retriever(ReplayBuffer.from_config(cfg.buffer, root=Path.cwd()), env, xm.spec.k)
+    return xm
+
+
+@app.command()
+def fidelity(model: Annotated[str, typer.Option("--model", help="a saved experience model dir, or an MLflow model URI (models:/NAME/VERSION, runs:/RUN/model)")],
+             env: Annotated[str, typer.Option("--env", help="env name (the experience model's)")],
+             split: SplitOpt = "test",
+             n: Annotated[int | None, typer.Option("-n", min=1, help="transitions scored (default: experience.eval_examples)")] = None,
+             params: ParamsOpt = Path("params.yaml"), preset: PresetOpt = None, overrides: SetOpt = None) -> None:
+    """Measure a saved experience model against the real transitions of SPLIT in the seed data (data/ENV): the
+    metrics the experience stage reports (exact next state overall, per action and on context-determined
+    transitions, consistency, next-state likelihood, success / done / validity precision and recall, each with its
+    count and 95% interval, and the open-loop divergence). Prints JSON and logs exp/* metrics to MLflow.
+
+    The targets' reasoning (scored by the likelihood) is written by experience.annotator, which should be the one
+    the model was trained with."""
+    from dreamgym.data import io
+    from dreamgym.envs.base import check_split
+    from dreamgym.envs.registry import get_env_class
+    from dreamgym.experience.examples import build_examples
+    from dreamgym.experience.train import held_out, measure
+    from dreamgym.tracking import tracker_for
+
+    get_env_class(env)
+    check_split(split)
+    cfg = _cfg(params, preset, overrides)
+    data = Path(cfg.paths.data_dir) / env
+    if not (data / io.STEPS_FILE).is_file():
+        raise DreamGymError(f"no seed data for env '{env}' at {data}; run `dreamgym seed`")
+    xm = _experience_model(cfg, model, env)
+    steps, tasks = io.read_table(data / io.STEPS_FILE), io.read_table(data / io.TASKS_FILE)
+    steps = steps[steps["split"] == split]
+    ex = build_examples(steps, tasks, xm.spec, annotator=cfg.experience.annotator, retriever=xm.retriever) \
+        if len(steps) else steps  # none: held_out() says how to get some
+    xcfg = cfg.experience.model_copy(update={"eval_examples": n or cfg.experience.eval_examples})
+    m = measure(xm, held_out(ex, env, split), xcfg)
+    run = {"env": env, "split": split, "model": model, "scored": int(m.fidelity["n"])}
+    tracker = tracker_for(cfg, Path.cwd())
+    with tracker.run(f"fidelity-{env}", tags={"command": "fidelity", "env": env}):
+        tracker.log_config(cfg.model_dump())
+        tracker.log_params({f"fidelity.{k}": v for k, v in run.items()})
+        tracker.log_metrics({f"exp/{k}": float(v) for k, v in {**m.fidelity, **m.open_loop}.items()})
+        tracker.log_table(m.table, f"predictions/{env}.json")
+    typer.echo(json.dumps({**run, **_plain({**m.fidelity, **m.open_loop})}, indent=2))
+
+
 def _plain(m: dict[str, float]) -> dict:
     """Metrics as strict JSON values: nan (e.g. mean steps of no success) -> null."""
     return {k: (None if v != v else v) for k, v in m.items()}
@@ -331,7 +389,6 @@ def judge(model: Annotated[str, typer.Option("--model", help="a saved experience
     from dreamgym.envs import make_env
     from dreamgym.envs.base import check_split
     from dreamgym.envs.registry import get_env_class
-    from dreamgym.experience.checkpoint import load_experience_model
     from dreamgym.experience.gap import judge as sim_to_real_gap
     from dreamgym.policy.checkpoint import load_policy
     from dreamgym.policy.core import horizon_at
@@ -343,12 +400,7 @@ def judge(model: Annotated[str, typer.Option("--model", help="a saved experience
     kwargs = cfg.policy_env_kwargs() if env == cfg.policy.env else cfg.env_kwargs(env)
     h = horizon or cfg.policy.eval.horizon or horizon_at(10**9, cfg.policy.rl.horizon.stages, cfg.policy.rl.horizon.every)
     uri = resolve_tracking_uri(cfg.tracking.tracking_uri, Path.cwd())
-    xm = load_experience_model(model, tracking_uri=uri, cfg=cfg.experience, env=env)
-    if xm.spec.k:
-        from dreamgym.buffer import ReplayBuffer
-        from dreamgym.experience.retrieval import buffer_retriever
-
-        xm.retriever = buffer_retriever(ReplayBuffer.from_config(cfg.buffer, root=Path.cwd()), env, xm.spec.k)
+    xm = _experience_model(cfg, model, env)
     agent = load_policy(policy, tracking_uri=uri, cfg=cfg.policy)
     with make_env(env, **kwargs) as e:
         tasks_ = e.list_tasks(split, n=n, start=start)

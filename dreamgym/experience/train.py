@@ -98,6 +98,56 @@ def _open_loop_frame(held: pd.DataFrame, episodes: list[str]) -> pd.DataFrame:
     return out
 
 
+@dataclass
+class Measurement:
+    """What measure() found: fidelity metrics, open-loop divergence, the prediction table, timings (seconds)."""
+
+    fidelity: dict[str, float]
+    open_loop: dict[str, float]
+    table: pd.DataFrame
+    seconds: dict[str, float]
+
+
+def held_out(ex: pd.DataFrame, env: str, split: str) -> pd.DataFrame:
+    """The examples of `split` (DreamGymError saying how to get some when there are none)."""
+    held = ex[ex["split"] == split]
+    if len(held) == 0:
+        fix = (f"collect test episodes (seed_data.test_episodes.{env}) or measure on val (experience.eval_split=val)"
+               if split == "test" else "raise seed_data.val_fraction")
+        raise DreamGymError(f"experience model for '{env}': no {split} examples to measure fidelity on "
+                            f"(experience.eval_split={split}); {fix}")
+    return held
+
+
+def measure(xm: ExperienceModel, held: pd.DataFrame, cfg: ExperienceConfig) -> Measurement:
+    """Fidelity of `xm` on held-out examples (build_examples rows of one split, with the spec xm was trained with):
+    the first `cfg.eval_examples` are predicted (fidelity.transition_fidelity of their prediction table, each
+    judged by the env's consistency rule and scored by the teacher-forced likelihood of its real next state), and
+    `cfg.open_loop_episodes` episodes are replayed open-loop."""
+    seconds: dict[str, float] = {}
+    t0 = time.perf_counter()
+    scored = held.head(cfg.eval_examples)
+    outs = xm.predict_prompts(scored["prompt"].tolist())
+    seconds["eval"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    g = xm.generator
+    logp = next_state_logp(g.model, g.tokenizer, scored["prompt"].tolist(), scored["completion"].tolist(),
+                           batch_size=cfg.gen_batch_size, max_tokens=cfg.sft.max_length)
+    table = prediction_table(outs, scored, abstract=xm.abstract, contexts=[list(c) for c in scored["context"]],
+                             consistent=xm.spec.env.consistent, next_logp=logp)
+    fidelity = transition_fidelity(table)
+    seconds["eval_scoring"] = time.perf_counter() - t0
+    fidelity["transitions_per_s"] = len(scored) / max(seconds["eval"], 1e-9)
+    open_loop: dict[str, float] = {}
+    if cfg.open_loop_episodes:
+        t0 = time.perf_counter()
+        eps = sorted(held["episode_id"].unique())[: cfg.open_loop_episodes]
+        open_loop = open_loop_divergence(xm, _open_loop_frame(held, eps), max_episodes=cfg.open_loop_episodes,
+                                         max_steps=cfg.open_loop_max_steps)
+        seconds["open_loop"] = time.perf_counter() - t0
+    return Measurement(fidelity, open_loop, table, seconds)
+
+
 def train_experience_model(steps: pd.DataFrame, tasks: pd.DataFrame, env: str, cfg: ExperienceConfig, *,
                            cache_dir: Path, scratch_dir: Path, retriever: Retriever | None = None,
                            on_log: Callable[[dict[str, float], int], None] | None = None,
@@ -117,15 +167,11 @@ def train_experience_model(steps: pd.DataFrame, tasks: pd.DataFrame, env: str, c
     t0 = time.perf_counter()
     spec = PromptSpec.from_config(cfg, get_spec(env), max_steps=max_steps)
     ex = build_examples(steps, tasks, spec, annotator=cfg.annotator, retriever=retriever)
-    train, val, held = (ex[ex["split"] == s] for s in ("train", "val", cfg.eval_split))
+    train, val = ex[ex["split"] == "train"], ex[ex["split"] == "val"]
     if len(train) == 0 or len(val) == 0:
         raise DreamGymError(f"experience model for '{env}': {len(train)} train and {len(val)} val examples; the "
                             f"seed data needs both splits (seed_data.val_fraction)")
-    if len(held) == 0:
-        fix = (f"collect test episodes (seed_data.test_episodes.{env}) or measure on val (experience.eval_split=val)"
-               if cfg.eval_split == "test" else "raise seed_data.val_fraction")
-        raise DreamGymError(f"experience model for '{env}': no {cfg.eval_split} examples to measure fidelity on "
-                            f"(experience.eval_split={cfg.eval_split}); {fix}")
+    held = held_out(ex, env, cfg.eval_split)
     train = augment_examples(train, spec.env, cfg.augment_copies, seed=cfg.sft.seed)
     seconds["examples"] = time.perf_counter() - t0
     texts = [*train["prompt"], *train["completion"]]
@@ -137,27 +183,9 @@ def train_experience_model(steps: pd.DataFrame, tasks: pd.DataFrame, env: str, c
     gen = Generator(model, tok, max_new_tokens=cfg.max_new_tokens, batch_size=cfg.gen_batch_size,
                     max_prompt_tokens=cfg.sft.max_length, temperature=cfg.temperature, seed=cfg.sft.seed)
     xm = ExperienceModel(gen, spec, retriever=retriever, version=version)
-    t0 = time.perf_counter()
-    scored = held.head(cfg.eval_examples)
-    outs = xm.predict_prompts(scored["prompt"].tolist())
-    seconds["eval"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    logp = next_state_logp(model, tok, scored["prompt"].tolist(), scored["completion"].tolist(),
-                           batch_size=cfg.gen_batch_size, max_tokens=cfg.sft.max_length)
-    table = prediction_table(outs, scored, abstract=xm.abstract, contexts=[list(c) for c in scored["context"]],
-                             consistent=spec.env.consistent, next_logp=logp)
-    fidelity = transition_fidelity(table)
-    seconds["eval_scoring"] = time.perf_counter() - t0
-    fidelity["transitions_per_s"] = len(scored) / max(seconds["eval"], 1e-9)
-    open_loop: dict[str, float] = {}
-    if cfg.open_loop_episodes:
-        t0 = time.perf_counter()
-        eps = sorted(held["episode_id"].unique())[: cfg.open_loop_episodes]
-        frame = _open_loop_frame(held, eps)
-        open_loop = open_loop_divergence(xm, frame, max_episodes=cfg.open_loop_episodes,
-                                         max_steps=cfg.open_loop_max_steps)
-        seconds["open_loop"] = time.perf_counter() - t0
-    return ExperienceRun(env=env, model=model, tokenizer=tok, experience_model=xm, sft=sft, fidelity=fidelity,
-                         open_loop=open_loop, table=table, n_train=len(train), n_val=len(val), parameters=n_params,
+    m = measure(xm, held, cfg)
+    seconds.update(m.seconds)
+    return ExperienceRun(env=env, model=model, tokenizer=tok, experience_model=xm, sft=sft, fidelity=m.fidelity,
+                         open_loop=m.open_loop, table=m.table, n_train=len(train), n_val=len(val), parameters=n_params,
                          eval_split=cfg.eval_split, n_eval=len(held),
                          threads=torch.get_num_threads(), seconds={k: round(v, 2) for k, v in seconds.items()})

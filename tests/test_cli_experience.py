@@ -1,5 +1,6 @@
-"""`dreamgym judge`: bad input is one `error:` line with a non-zero exit; a tiny saved experience model and a tiny
-saved policy give the gap report as strict JSON, logged to MLflow as judge/* metrics."""
+"""`dreamgym judge` and `dreamgym fidelity`: bad input is one `error:` line with a non-zero exit; a tiny saved
+experience model (and a tiny saved policy) give the gap report / the fidelity metrics as strict JSON, logged to
+MLflow."""
 
 from __future__ import annotations
 
@@ -82,3 +83,29 @@ def test_judge_prints_the_report_and_logs_it(saved, tmp_path):
     assert len(runs) == 1 and runs[0].data.tags["command"] == "judge"
     assert runs[0].data.metrics["judge/steps"] == out["steps"]
     assert runs[0].data.params["judge.model"] == str(xm)
+
+
+def test_fidelity_measures_a_saved_model_on_a_split_and_logs_it(saved, tmp_path, babyai_rows):
+    import mlflow
+
+    xm, _ = saved
+    steps, tasks = babyai_rows
+    (tmp_path / "data" / "babyai").mkdir(parents=True)
+    steps.to_parquet(tmp_path / "data" / "babyai" / "steps.parquet")
+    tasks.to_parquet(tmp_path / "data" / "babyai" / "tasks.parquet")
+    args = ["fidelity", "--model", str(xm), "--env", "babyai", *_store(tmp_path)]
+    assert_one_error_line(cli(*args, "-S", f"paths.data_dir={tmp_path / 'nothing'}"),
+                          "error: no seed data for env 'babyai'")
+    assert_one_error_line(cli(*args, "--split", "test", "-S", f"paths.data_dir={tmp_path / 'data'}"),
+                          "error: experience model for 'babyai': no test examples")
+    r = cli(*args, "--split", "val", "-n", "6", "-S", f"paths.data_dir={tmp_path / 'data'}",
+            "-S", "experience.open_loop_episodes=1", "-S", "experience.open_loop_max_steps=2")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)  # strict JSON: no NaN
+    assert (out["env"], out["split"], out["scored"]) == ("babyai", "val", 6)
+    for key in ("parse_rate", "exact_next", "exact_next_determined", "consistency", "success_precision",
+                "done_acc", "valid_acc", "open_loop_first_divergence"):
+        assert key in out, key
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = mlflow.search_runs(experiment_names=["judge-test"], output_format="list")
+    assert [r.data.tags["command"] for r in runs] == ["fidelity"] and runs[0].data.metrics["exp/n"] == 6
