@@ -25,7 +25,8 @@ def test_policy_flow_clones_trains_evaluates_and_registers(seeded, capsys):
     tmp, repo, _, _ = seeded
     levels = _demo_levels(repo)
     assert levels, "the tiny seed data has no successful expert babyai episode"
-    cfg = cfg_for(repo, tmp, f"policy.env_kwargs.levels=[{','.join(levels)}]")
+    # the macro actions (one-step pick-ups) give the 2-update tiny run rewarded rollouts, so GRPO has a signal
+    cfg = cfg_for(repo, tmp, f"policy.env_kwargs.levels=[{','.join(levels)}]", "policy.env_kwargs.action_set=macro")
     before = len(runs(tmp))
     out = policy_flow(cfg, root=str(repo))
     assert out["bc"]["train_loss_last"] < out["bc"]["train_loss_first"]  # the warm start learned
@@ -61,7 +62,8 @@ def test_policy_flow_clones_trains_evaluates_and_registers(seeded, capsys):
     capsys.readouterr()
     rc = cli_main(["eval", "--env", "babyai", "--model", f"models:/dreamgym-policy-babyai/{version}", "-n", "3",
                    "--params", str(repo / "params.yaml"), "-S", f"tracking.tracking_uri=sqlite:///{tmp / 'mlflow.db'}",
-                   "-S", f"policy.env_kwargs.levels=[{','.join(levels)}]", "--horizon", "5"])
+                   "-S", f"policy.env_kwargs.levels=[{','.join(levels)}]", "-S", "policy.env_kwargs.action_set=macro",
+                   "--horizon", "5"])
     report = json.loads(capsys.readouterr().out)
     assert rc == 0 and report["episodes"] == 3 and report["ci_low"] <= report["success"] <= report["ci_high"]
     assert report["random"]["episodes"] == report["expert"]["episodes"] == 3

@@ -19,8 +19,8 @@ from flows.seed import seed_flow
 def test_flow_collects_gates_versions_and_logs(seeded):
     tmp, repo, cfg, metrics = seeded
     for env in cfg.seed_data.envs:
-        n = cfg.seed_data.episodes[env]
-        assert metrics[f"data/{env}/episodes"] == n
+        n = cfg.seed_data.episodes[env] + cfg.seed_data.test_episodes.get(env, 0)
+        assert metrics[f"data/{env}/episodes"] == n and metrics[f"data/{env}/episodes/test"] >= 1
         assert pq.read_table(repo / "data" / env / "steps.parquet").num_rows == metrics[f"data/{env}/rows"]
     assert metrics["gate/seed_data/failed"] == 0
     md5 = _dvc.tracked_md5(repo)
