@@ -54,14 +54,13 @@ def real_rates(envs: list[str]) -> dict:
 
 def prompts_for(env: str, n: int, cfg) -> tuple[list[str], float]:
     """n held-out prompts of `env` (test episodes, else val; no retrieval) and the mean completion length in chars."""
-    import pandas as pd
 
+    from dreamgym.data.io import read_env_data
     from dreamgym.envs import get_spec
     from dreamgym.experience.examples import build_examples
     from dreamgym.experience.prompt import PromptSpec
 
-    d = ROOT / cfg.paths.data_dir / env
-    steps, tasks = pd.read_parquet(d / "steps.parquet"), pd.read_parquet(d / "tasks.parquet")
+    steps, tasks = read_env_data(ROOT / cfg.paths.data_dir, env)
     held = "test" if (steps["split"] == "test").any() else "val"
     val_eps = sorted(steps.loc[steps["split"] == held, "episode_id"].unique())[:60]
     spec = PromptSpec.from_config(cfg.experience.model_copy(update={"k": 0}), get_spec(env))

@@ -347,11 +347,8 @@ def fidelity(model: Annotated[str, typer.Option("--model", help="a saved experie
     get_env_class(env)
     check_split(split)
     cfg = _cfg(params, preset, overrides)
-    data = Path(cfg.paths.data_dir) / env
-    if not (data / io.STEPS_FILE).is_file():
-        raise DreamGymError(f"no seed data for env '{env}' at {data}; run `dreamgym seed`")
+    steps, tasks = io.read_env_data(cfg.paths.data_dir, env)
     xm = _experience_model(cfg, model, env)
-    steps, tasks = io.read_table(data / io.STEPS_FILE), io.read_table(data / io.TASKS_FILE)
     steps = steps[steps["split"] == split]
     ex = build_examples(steps, tasks, xm.spec, annotator=cfg.experience.annotator, retriever=xm.retriever) \
         if len(steps) else steps  # none: held_out() says how to get some

@@ -238,14 +238,7 @@ def _attach_log(cfg: DreamGymConfig, root: Path, log_path: Path, since_ms: int) 
 
 @task
 def load_env_data(data_dir: str, env: str):
-    """(steps, tasks) DataFrames of one env's seed data (data/<env>/{steps,tasks}.parquet)."""
+    """(steps, tasks) DataFrames of one env's seed data (dreamgym.data.io.read_env_data)."""
     from dreamgym.data import io
-    from dreamgym.data.swap import leftovers
 
-    d = Path(data_dir) / env
-    if not (d / io.STEPS_FILE).is_file():
-        if not Path(data_dir).is_dir() and leftovers(data_dir):
-            raise DreamGymError(f"{data_dir} is missing: a seed-data swap was interrupted; run `dreamgym seed`, "
-                                f"which recovers it first")
-        raise DreamGymError(f"no seed data for env '{env}' at {d}; run `dreamgym seed` (or choose another env)")
-    return io.read_table(d / io.STEPS_FILE), io.read_table(d / io.TASKS_FILE)
+    return io.read_env_data(data_dir, env)

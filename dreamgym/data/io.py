@@ -93,6 +93,20 @@ def read_table(path: str | Path, shown: str | Path | None = None) -> pd.DataFram
     return with_added_step_columns(table).to_pandas()
 
 
+def read_env_data(data_dir: str | Path, env: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(steps, tasks) DataFrames of one env's seed data (`data_dir/<env>/{steps,tasks}.parquet`); DreamGymError
+    saying what to run when they are missing (or when an interrupted seed-data swap left `data_dir` out)."""
+    from dreamgym.data.swap import leftovers
+
+    d = Path(data_dir) / env
+    if not (d / STEPS_FILE).is_file():
+        if not Path(data_dir).is_dir() and leftovers(data_dir):
+            raise DreamGymError(f"{data_dir} is missing: a seed-data swap was interrupted; run `dreamgym seed`, "
+                                f"which recovers it first")
+        raise DreamGymError(f"no seed data for env '{env}' at {d}; run `dreamgym seed` (or choose another env)")
+    return read_table(d / STEPS_FILE), read_table(d / TASKS_FILE)
+
+
 def read_tasks(path: str | Path) -> list[Task]:
     """The Task objects of a tasks file, in file order; DreamGymError if the file is missing."""
     path = Path(path)
