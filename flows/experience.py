@@ -4,10 +4,12 @@
     python -m flows.experience --preset tiny           # seconds-long budgets, for tests and CI
     python -m flows.experience -S experience.k=0       # an ablation: no retrieval (also history_window=0,
                                                        #   with_reasoning=false)
+    python -m flows.experience -S experience.shared=true   # one model for all envs, measured per env
 
 For each env of `experience.envs`: read data/<env>/{steps,tasks}.parquet; open the replay buffer at the
 snapshot the seed_buffer stage pinned (artifacts/buffer_snapshot.json) for retrieval; build examples, train
-with TRL's SFTTrainer, score held-out real transitions and open-loop episodes (dreamgym.experience.train);
+with TRL's SFTTrainer (one model per env; with experience.shared one for all, its curve on the parent run),
+score held-out real transitions and open-loop episodes (dreamgym.experience.train);
 run the GX gate on the fidelity metrics and the model's outputs; log everything to a nested MLflow run
 (config, buffer snapshot, training curves, `exp/*` metrics, the prediction table beside the real outcomes,
 the gate report, the model + tokenizer); register a model that passed the gate as
@@ -39,6 +41,7 @@ def open_buffer(cfg: DreamGymConfig, root: Path):
 
 
 train = task(stage.train_env, cache_policy=NO_CACHE)  # models, buffers and callbacks: nothing to hash
+train_shared = task(stage.train_shared, cache_policy=NO_CACHE)
 gate_log_register = task(stage.gate_log_register, cache_policy=NO_CACHE)
 
 
@@ -51,12 +54,15 @@ def experience_flow(cfg: DreamGymConfig, root: str = ".") -> dict:
     with tracker.run(stage.STAGE, tags={"stage": stage.STAGE, "ablation": ablation}):
         tracker.log_config(cfg.model_dump())
         buf, snap = open_buffer(cfg, rootp)
-        for env in cfg.experience.envs:
+        data = {env: load_env_data(str(rootp / cfg.paths.data_dir), env) for env in cfg.experience.envs}
+        shared = (train_shared(cfg, data, buf, rootp, tracker.log_metrics, version=f"experience-shared-{ablation}")
+                  if cfg.experience.shared else {})
+        for env, (steps, tasks) in data.items():
             with tracker.run(f"experience-{env}", nested=True, tags={"env": env, "ablation": ablation}) as t:
                 if snap:
                     t.log_buffer_snapshot(snap)
-                steps, tasks = load_env_data(str(rootp / cfg.paths.data_dir), env)
-                run = train(cfg, env, steps, tasks, buf, rootp, t.log_metrics, version=f"experience-{env}-{ablation}")
+                run = shared.get(env) or train(cfg, env, steps, tasks, buf, rootp, t.log_metrics,
+                                               version=f"experience-{env}-{ablation}")
                 results[env] = gate_log_register(cfg, run, t, out_dir / "models" / env, ablation)
                 get_run_logger().info(stage.env_line(env, results[env]))
         metrics = write_record(out_dir / "metrics.json", results)

@@ -1,6 +1,6 @@
 """The experience section of params.yaml: the experience model's data, prompt, training and fidelity gate.
 
-Simplifications: one experience model per env; the gate's thresholds are shared with per-env overrides.
+Simplifications: one experience model per env unless `shared`; the gate's thresholds are shared with per-env overrides.
 Use: `cfg.experience` (an ExperienceConfig); `from dreamgym.config import ExperienceConfig` also works.
 """
 
@@ -43,6 +43,7 @@ class ExperienceGateConfig(StrictConfig):
 
 class ExperienceConfig(StrictConfig):
     envs: list[str] = Field(default_factory=list, description="envs that get an experience model, one model per env (the project's default list: dreamgym.config.ENV_DEFAULTS)")
+    shared: bool = Field(False, description="one model for all of `envs` (each env's examples under its own prompt, one SFT schedule of sft.max_steps), measured and gated per env; False: one model per env, as in the paper")
     model: ModelConfig = Field(default_factory=ModelConfig)
     history_window: int = Field(0, ge=0, description="earlier steps shown in the prompt (0: the no-history ablation; the paper uses history: 2 suits larger models, the tiny one learns faster without)")
     k: int = Field(0, ge=0, description="transitions retrieved from the buffer per step (0: the no-retrieval ablation; the paper retrieves, try 2-4 with larger models)")

@@ -15,7 +15,10 @@ tasks, the reported figures; val: for tuning), an ExperienceModel over the train
 likelihood of its real next state (fidelity, prediction table), and replays `open_loop_episodes` episodes
 open-loop.
 
-Simplifications: one model per env (as in the paper); pretrained tokenizers keep their vocabulary (the markup
+`train_shared_experience_model` trains one model for several envs (experience.shared: the paper's stated
+limitation is one env per model), each env's examples under its own PromptSpec, and measures it per env.
+
+Simplifications: one model per env by default (as in the paper); pretrained tokenizers keep their vocabulary (the markup
 tags become several tokens); held-out examples retrieve only from train-split rows (the retriever's job); the
 consistency rule reads each example's `context` (the task block and the history window's states).
 """
@@ -23,7 +26,7 @@ consistency rule reads each example's `context` (the task block and the history 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -148,6 +151,64 @@ def measure(xm: ExperienceModel, held: pd.DataFrame, cfg: ExperienceConfig) -> M
     return Measurement(fidelity, open_loop, table, seconds)
 
 
+@dataclass
+class EnvExamples:
+    """One env's SFT examples under its PromptSpec: the train split (augmented), val (SFT's eval loss) and the
+    held-out split that is measured (experience.eval_split)."""
+
+    env: str
+    spec: PromptSpec
+    train: pd.DataFrame
+    val: pd.DataFrame
+    held: pd.DataFrame
+
+
+def env_examples(steps: pd.DataFrame, tasks: pd.DataFrame, env: str, cfg: ExperienceConfig, *,
+                 retriever: Retriever | None = None, max_steps: int | None = None) -> EnvExamples:
+    """Build env `env`'s examples from its real seed `steps` and `tasks` (see the module docstring)."""
+    spec = PromptSpec.from_config(cfg, get_spec(env), max_steps=max_steps)
+    ex = build_examples(steps, tasks, spec, annotator=cfg.annotator, retriever=retriever)
+    train, val = ex[ex["split"] == "train"], ex[ex["split"] == "val"]
+    if len(train) == 0 or len(val) == 0:
+        raise DreamGymError(f"experience model for '{env}': {len(train)} train and {len(val)} val examples; the "
+                            f"seed data needs both splits (seed_data.val_fraction)")
+    held = held_out(ex, env, cfg.eval_split)
+    return EnvExamples(env, spec, augment_examples(train, spec.env, cfg.augment_copies, seed=cfg.sft.seed), val, held)
+
+
+def interleave(frames: list[pd.DataFrame], seed: int = 0) -> pd.DataFrame:
+    """The rows of `frames` in one random order (a fixed `seed`): one SFT set (and an eval head) that mixes every
+    env. Shape: sum of the frames' rows, their shared columns."""
+    return pd.concat(frames, ignore_index=True).sample(frac=1.0, random_state=seed).reset_index(drop=True)
+
+
+def _fit(examples: list[EnvExamples], cfg: ExperienceConfig, cache_dir: Path, scratch_dir: Path,
+         on_log: Callable[[dict[str, float], int], None] | None):
+    """One model trained on the examples of every env given: (model, tokenizer, SFTResult, parameter count)."""
+    train = interleave([e.train for e in examples], cfg.sft.seed) if len(examples) > 1 else examples[0].train
+    val = interleave([e.val for e in examples], cfg.sft.seed) if len(examples) > 1 else examples[0].val
+    model, tok = make_model(cfg, cache_dir, [*train["prompt"], *train["completion"]])
+    sft = train_sft(model, tok, train, val, cfg.sft, scratch_dir, on_log=on_log)
+    return model, tok, sft, sum(p.numel() for p in model.parameters())
+
+
+def _measured(e: EnvExamples, model, tok, sft: SFTResult, n_params: int, cfg: ExperienceConfig,
+              retriever: Retriever | None, version: str, seconds: dict[str, float]) -> ExperienceRun:
+    import torch
+
+    from dreamgym.models import Generator
+
+    gen = Generator(model, tok, max_new_tokens=cfg.max_new_tokens, batch_size=cfg.gen_batch_size,
+                    max_prompt_tokens=cfg.sft.max_length, temperature=cfg.temperature, seed=cfg.sft.seed)
+    xm = ExperienceModel(gen, e.spec, retriever=retriever, version=version)
+    m = measure(xm, e.held, cfg)
+    seconds = {**seconds, **m.seconds}
+    return ExperienceRun(env=e.env, model=model, tokenizer=tok, experience_model=xm, sft=sft, fidelity=m.fidelity,
+                         open_loop=m.open_loop, table=m.table, n_train=len(e.train), n_val=len(e.val),
+                         parameters=n_params, eval_split=cfg.eval_split, n_eval=len(e.held),
+                         threads=torch.get_num_threads(), seconds={k: round(v, 2) for k, v in seconds.items()})
+
+
 def train_experience_model(steps: pd.DataFrame, tasks: pd.DataFrame, env: str, cfg: ExperienceConfig, *,
                            cache_dir: Path, scratch_dir: Path, retriever: Retriever | None = None,
                            on_log: Callable[[dict[str, float], int], None] | None = None,
@@ -159,33 +220,31 @@ def train_experience_model(steps: pd.DataFrame, tasks: pd.DataFrame, env: str, c
     `version`: the model version written into synthetic Steps; `max_steps`: the env's step limit when the data
     was collected (dones at that limit are truncation, see build_examples).
     """
-    import torch
-
-    from dreamgym.models import Generator
-
-    seconds: dict[str, float] = {}
     t0 = time.perf_counter()
-    spec = PromptSpec.from_config(cfg, get_spec(env), max_steps=max_steps)
-    ex = build_examples(steps, tasks, spec, annotator=cfg.annotator, retriever=retriever)
-    train, val = ex[ex["split"] == "train"], ex[ex["split"] == "val"]
-    if len(train) == 0 or len(val) == 0:
-        raise DreamGymError(f"experience model for '{env}': {len(train)} train and {len(val)} val examples; the "
-                            f"seed data needs both splits (seed_data.val_fraction)")
-    held = held_out(ex, env, cfg.eval_split)
-    train = augment_examples(train, spec.env, cfg.augment_copies, seed=cfg.sft.seed)
-    seconds["examples"] = time.perf_counter() - t0
-    texts = [*train["prompt"], *train["completion"]]
-    model, tok = make_model(cfg, cache_dir, texts)
-    n_params = sum(p.numel() for p in model.parameters())
+    e = env_examples(steps, tasks, env, cfg, retriever=retriever, max_steps=max_steps)
+    seconds = {"examples": time.perf_counter() - t0}
     t0 = time.perf_counter()
-    sft = train_sft(model, tok, train, val, cfg.sft, scratch_dir, on_log=on_log)
+    model, tok, sft, n_params = _fit([e], cfg, cache_dir, scratch_dir, on_log)
     seconds["sft"] = time.perf_counter() - t0
-    gen = Generator(model, tok, max_new_tokens=cfg.max_new_tokens, batch_size=cfg.gen_batch_size,
-                    max_prompt_tokens=cfg.sft.max_length, temperature=cfg.temperature, seed=cfg.sft.seed)
-    xm = ExperienceModel(gen, spec, retriever=retriever, version=version)
-    m = measure(xm, held, cfg)
-    seconds.update(m.seconds)
-    return ExperienceRun(env=env, model=model, tokenizer=tok, experience_model=xm, sft=sft, fidelity=m.fidelity,
-                         open_loop=m.open_loop, table=m.table, n_train=len(train), n_val=len(val), parameters=n_params,
-                         eval_split=cfg.eval_split, n_eval=len(held),
-                         threads=torch.get_num_threads(), seconds={k: round(v, 2) for k, v in seconds.items()})
+    return _measured(e, model, tok, sft, n_params, cfg, retriever, version, seconds)
+
+
+def train_shared_experience_model(data: Mapping[str, tuple[pd.DataFrame, pd.DataFrame, int | None]],
+                                  cfg: ExperienceConfig, *, cache_dir: Path, scratch_dir: Path,
+                                  retrievers: Mapping[str, Retriever | None] | None = None,
+                                  on_log: Callable[[dict[str, float], int], None] | None = None,
+                                  version: str = "untracked") -> dict[str, ExperienceRun]:
+    """One experience model for several envs (experience.shared): each env's examples under its own PromptSpec,
+    interleaved into one SFT set (one tokenizer, one schedule of `cfg.sft.max_steps`), then measured per env as
+    train_experience_model measures one. `data`: env -> (steps, tasks, max_steps). Every returned run holds the
+    same model; its `seconds["sft"]` is the shared training's."""
+    retrievers = retrievers or {}
+    t0 = time.perf_counter()
+    examples = [env_examples(s, t, env, cfg, retriever=retrievers.get(env), max_steps=m)
+                for env, (s, t, m) in data.items()]
+    seconds = {"examples": time.perf_counter() - t0}
+    t0 = time.perf_counter()
+    model, tok, sft, n_params = _fit(examples, cfg, cache_dir, scratch_dir, on_log)
+    seconds["sft"] = time.perf_counter() - t0
+    return {e.env: _measured(e, model, tok, sft, n_params, cfg, retrievers.get(e.env), version, seconds)
+            for e in examples}

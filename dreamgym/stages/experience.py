@@ -27,7 +27,7 @@ from dreamgym.errors import GateError
 from dreamgym.experience.checkpoint import save_experience_model
 from dreamgym.experience.fidelity import figure
 from dreamgym.experience.retrieval import buffer_retriever
-from dreamgym.experience.train import ExperienceRun, train_experience_model
+from dreamgym.experience.train import ExperienceRun, train_experience_model, train_shared_experience_model
 from dreamgym.models import merge_lora
 from dreamgym.quality import validate_experience_model
 from dreamgym.tracking import Tracker
@@ -37,8 +37,9 @@ log = logging.getLogger(__name__)
 
 
 def ablation(x: ExperienceConfig) -> str:
-    """The paper's ablation a config runs: the switched-off parts joined by commas, or "full"."""
-    off = (("no-reasoning", not x.with_reasoning), ("no-history", x.history_window == 0),
+    """The paper's ablation a config runs: the switched-off parts joined by commas (led by "shared" for one model
+    of all envs), or "full"."""
+    off = (("shared", x.shared), ("no-reasoning", not x.with_reasoning), ("no-history", x.history_window == 0),
            ("no-retrieval", x.k == 0), ("no-augmentation", x.augment_copies == 0))
     return ",".join(name for name, is_off in off if is_off) or "full"
 
@@ -72,6 +73,18 @@ def train_env(cfg: DreamGymConfig, env: str, steps, tasks, buf: ReplayBuffer | N
                                       cache_dir=Path(root) / cfg.experience.model.cache_dir,
                                       scratch_dir=Path(scratch), retriever=retriever, on_log=on_log, version=version,
                                       max_steps=env_max_steps(cfg, env))
+
+
+def train_shared(cfg: DreamGymConfig, data: Mapping[str, tuple[Any, Any]], buf: ReplayBuffer | None,
+                 root: str | Path, on_log: Callable[..., None], version: str) -> dict[str, ExperienceRun]:
+    """One experience model for every env of `data` (env -> (steps, tasks)), trained once and measured per env
+    (experience.shared), in a scratch folder that is removed afterwards."""
+    retrievers = {env: buffer_retriever(buf, env, cfg.experience.k) for env in data} if buf is not None else None
+    with tempfile.TemporaryDirectory(prefix="dreamgym-sft-") as scratch:
+        return train_shared_experience_model({env: (s, t, env_max_steps(cfg, env)) for env, (s, t) in data.items()},
+                                             cfg.experience, cache_dir=Path(root) / cfg.experience.model.cache_dir,
+                                             scratch_dir=Path(scratch), retrievers=retrievers, on_log=on_log,
+                                             version=version)
 
 
 def gate_log_register(cfg: DreamGymConfig, run: ExperienceRun, tracker: Tracker, model_dir: Path,

@@ -38,3 +38,24 @@ def test_experience_flow_trains_measures_gates_and_logs(seeded):
                      "experience.k=0", "experience.sft.max_steps=2")
     with pytest.raises(GateError, match="experience-model gate failed"):
         experience_flow(strict, root=str(repo))
+
+
+@pytest.mark.slow
+def test_one_shared_model_is_trained_once_and_gated_per_env(seeded):
+    """experience.shared: one SFT run for babyai and textcraft (its curve on the stage's run), then a nested run,
+    a gate and a saved model per env, all the same weights."""
+    tmp, repo, _, _ = seeded
+    cfg = cfg_for(repo, tmp, "experience.envs=[babyai,textcraft]", "experience.shared=true", "experience.k=0")
+    before = len(runs(tmp))
+    out = experience_flow(cfg, root=str(repo))
+    assert set(out) == {"babyai", "textcraft"} and out["babyai"]["ablation"].startswith("shared")
+    assert out["babyai"]["sft"] == out["textcraft"]["sft"]  # trained once
+    new = runs(tmp)[: len(runs(tmp)) - before]
+    assert {r.info.run_name for r in new} == {"train_experience_model", "experience-babyai", "experience-textcraft"}
+    parent = next(r for r in new if r.info.run_name == "train_experience_model")
+    assert "exp/val_loss" in mlflow.MlflowClient().get_run(parent.info.run_id).data.metrics  # the one SFT curve
+    weights = [(repo / f"artifacts/experience/models/{e}/model.safetensors").read_bytes() for e in out]
+    assert weights[0] == weights[1]
+    settings = [json.loads((repo / f"artifacts/experience/models/{e}/config.json").read_text())["dreamgym_experience"]
+                for e in out]
+    assert [s["env"] for s in settings] == ["babyai", "textcraft"]  # each checkpoint prompts as its env

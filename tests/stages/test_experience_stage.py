@@ -22,6 +22,8 @@ def test_ablation_names_the_switched_off_parts():
     assert stage.ablation(cfg.experience) == "full"
     cfg = _cfg(["experience.with_reasoning=false", "experience.k=0"])
     assert stage.ablation(cfg.experience).split(",")[:2] == ["no-reasoning", "no-history"]
+    assert stage.ablation(_cfg(["experience.shared=true", "experience.k=2", "experience.history_window=2"]).experience) \
+        == "shared"
 
 
 def test_env_max_steps_from_config_then_the_env():
