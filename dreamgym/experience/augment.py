@@ -1,6 +1,7 @@
 """Symmetry augmentation of experience-model training examples: the same dynamics under renamed symbols.
 
     train = augment_examples(train, get_spec("myenv"), copies=1, seed=0)   # the originals + one renamed copy each
+    renamed_by(get_spec("babyai"))("purple")                               # True: a symbol the renaming changes
 
 An env whose dynamics are symmetric under a renaming (BabyAI's colours: a key opens the door of its own colour,
 a task names the colour it wants, so a consistent permutation keeps both) gives its EnvSpec an `augment(rng)`
@@ -13,6 +14,7 @@ context the only way to fit them. Envs without an augmenter are returned unchang
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
 import pandas as pd
 
@@ -20,6 +22,17 @@ from dreamgym.envs.base import EnvSpec
 
 #: the columns a renaming applies to (text the model sees or is scored on)
 TEXT_COLUMNS = ("prompt", "completion", "state", "action", "next_state", "reasoning")
+
+
+def renamed_by(env: EnvSpec, draws: int = 16, seed: int = 0) -> Callable[[str], bool] | None:
+    """Whether a word is a symbol `env`'s augmenter renames (any of `draws` seeded renamings changes it: BabyAI's
+    colour names), as a predicate; None for an env without an augmenter. fidelity.symbol_accuracy scores copying
+    on those."""
+    if env.augment is None:
+        return None
+    rng = random.Random(seed)
+    fns = [env.augment(rng) for _ in range(draws)]
+    return lambda word: bool(word) and any(f(word) != word for f in fns)
 
 
 def augment_examples(examples: pd.DataFrame, env: EnvSpec, copies: int, seed: int = 0) -> pd.DataFrame:

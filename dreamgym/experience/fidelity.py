@@ -119,6 +119,64 @@ def span_mask(offsets: Sequence[tuple[int, int]], start: int, end: int) -> list[
     return [s < end and e > start for s, e in offsets]
 
 
+def _span_rows(tokenizer, prompts: Sequence[str], targets: Sequence[str], max_tokens: int | None,
+               where: str) -> list[tuple[list[int], list[int]]]:
+    """(context ids, next-state span ids) per (prompt, target): the prompt's ids then the target's up to its next
+    state (next_span), and the span's; a row keeps its last `max_tokens` tokens (None: all)."""
+    if len(prompts) != len(targets):
+        raise DreamGymError(f"{where}: {len(prompts)} prompts for {len(targets)} targets")
+    if not getattr(tokenizer, "is_fast", False):
+        raise DreamGymError(f"{where}: the tokenizer gives no offsets (a 'fast' tokenizer is needed)")
+    rows: list[tuple[list[int], list[int]]] = []
+    for prompt, target in zip(prompts, targets, strict=True):
+        enc = tokenizer(target, add_special_tokens=False, return_offsets_mapping=True)
+        mask = span_mask(enc["offset_mapping"], *next_span(target))
+        if not any(mask):
+            raise DreamGymError(f"{where}: the next state of {target[:80]!r} has no token")
+        first, last = mask.index(True), len(mask) - mask[::-1].index(True)
+        context = list(tokenizer(prompt, add_special_tokens=False)["input_ids"]) + list(enc["input_ids"][:first])
+        span = list(enc["input_ids"][first:last])
+        if max_tokens is not None:
+            span = span[: max(1, max_tokens - 1)]
+            context = context[-max(1, max_tokens - len(span)):]
+        rows.append((context, span))
+    return rows
+
+
+def symbol_hits(model, tokenizer, prompts: Sequence[str], targets: Sequence[str], is_symbol: Callable[[str], bool],
+                *, batch_size: int = 16, max_tokens: int | None = None) -> np.ndarray:
+    """Teacher-forced greedy hits on the symbol tokens of the real targets' next states: (S,) booleans, one per
+    symbol token (in row order), True where the argmax prediction is the real token; rate_stats() of it is the
+    accuracy with its interval.
+
+    A symbol is a token whose text `is_symbol` (e.g. augment.renamed_by: a name the env's symmetry renames, such as
+    BabyAI's colours). Under that symmetry the context is the only source of a symbol's value, so this is how well
+    the model copies from the context (chance: one over the symbol class, 1/6 for BabyAI's colours). Rows as
+    next_state_logp builds them.
+    """
+    import torch
+
+    from dreamgym.models.scoring import pack_rows, token_hits
+
+    rows = _span_rows(tokenizer, prompts, targets, max_tokens, "symbol_hits")
+    vocab: dict[int, bool] = {}
+
+    def symbol(t: int) -> bool:
+        if t not in vocab:
+            vocab[t] = bool(is_symbol(tokenizer.decode([t]).strip()))
+        return vocab[t]
+
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    hits: list[bool] = []
+    with torch.no_grad():
+        for i in range(0, len(rows), batch_size):
+            chunk = rows[i:i + batch_size]
+            h = token_hits(model, pack_rows(chunk, pad))
+            hits += [bool(h[b, len(context) + j]) for b, (context, span) in enumerate(chunk)
+                     for j, t in enumerate(span) if symbol(t)]
+    return np.asarray(hits, dtype=bool)
+
+
 def next_state_logp(model, tokenizer, prompts: Sequence[str], targets: Sequence[str], *, batch_size: int = 16,
                     max_tokens: int | None = None) -> np.ndarray:
     """Teacher-forced mean per-token log-likelihood of each real target's next state: the mean over the next-state
@@ -133,23 +191,7 @@ def next_state_logp(model, tokenizer, prompts: Sequence[str], targets: Sequence[
 
     from dreamgym.models.scoring import shared_prefix_scores
 
-    if len(prompts) != len(targets):
-        raise DreamGymError(f"next_state_logp: {len(prompts)} prompts for {len(targets)} targets")
-    if not getattr(tokenizer, "is_fast", False):
-        raise DreamGymError("next_state_logp: the tokenizer gives no offsets (a 'fast' tokenizer is needed)")
-    rows: list[tuple[list[int], list[int]]] = []
-    for prompt, target in zip(prompts, targets, strict=True):
-        enc = tokenizer(target, add_special_tokens=False, return_offsets_mapping=True)
-        mask = span_mask(enc["offset_mapping"], *next_span(target))
-        if not any(mask):
-            raise DreamGymError(f"next_state_logp: the next state of {target[:80]!r} has no token")
-        first, last = mask.index(True), len(mask) - mask[::-1].index(True)
-        context = list(tokenizer(prompt, add_special_tokens=False)["input_ids"]) + list(enc["input_ids"][:first])
-        span = list(enc["input_ids"][first:last])
-        if max_tokens is not None:
-            span = span[: max(1, max_tokens - 1)]
-            context = context[-max(1, max_tokens - len(span)):]
-        rows.append((context, span))
+    rows = _span_rows(tokenizer, prompts, targets, max_tokens, "next_state_logp")
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     out = np.full(len(rows), np.nan)
     with torch.no_grad():

@@ -12,8 +12,9 @@ tokenizer trained on the training examples' text, smollm2, or a local HF dir; Lo
 the train examples (val for its eval loss); then, on the examples of `experience.eval_split` (test: held-out
 tasks, the reported figures; val: for tuning), an ExperienceModel over the trained weights predicts the first
 `eval_examples` transitions, each judged by the env's consistency rule and scored by the teacher-forced
-likelihood of its real next state (fidelity, prediction table), and replays `open_loop_episodes` episodes
-open-loop.
+likelihood of its real next state (fidelity, prediction table; for an env with a symmetry augmenter also the
+teacher-forced accuracy on the renamed symbols of the next state, `next_symbol_acc`: copying), and replays
+`open_loop_episodes` episodes open-loop.
 
 `train_shared_experience_model` trains one model for several envs (experience.shared: the paper's stated
 limitation is one env per model), each env's examples under its own PromptSpec, and measures it per env.
@@ -35,13 +36,15 @@ import pandas as pd
 
 from dreamgym.envs.registry import get_spec
 from dreamgym.errors import DreamGymError
-from dreamgym.experience.augment import augment_examples
+from dreamgym.experience.augment import augment_examples, renamed_by
 from dreamgym.experience.config import ExperienceConfig
 from dreamgym.experience.examples import build_examples
 from dreamgym.experience.fidelity import (
     next_state_logp,
     open_loop_divergence,
     prediction_table,
+    rate_stats,
+    symbol_hits,
     transition_fidelity,
 )
 from dreamgym.experience.format import SPECIAL_TOKENS
@@ -139,6 +142,13 @@ def measure(xm: ExperienceModel, held: pd.DataFrame, cfg: ExperienceConfig) -> M
     table = prediction_table(outs, scored, abstract=xm.abstract, contexts=[list(c) for c in scored["context"]],
                              consistent=xm.spec.env.consistent, next_logp=logp)
     fidelity = transition_fidelity(table)
+    is_symbol = renamed_by(xm.spec.env)
+    if is_symbol is not None:  # copying from the context, on the names the env's symmetry renames
+        hits = symbol_hits(g.model, g.tokenizer, scored["prompt"].tolist(), scored["completion"].tolist(), is_symbol,
+                           batch_size=cfg.gen_batch_size, max_tokens=cfg.sft.max_length)
+        rate, n, lo, hi = rate_stats(hits)
+        fidelity.update({"next_symbol_acc": rate, "next_symbol_acc_n": n, "next_symbol_acc_lo": lo,
+                         "next_symbol_acc_hi": hi})
     seconds["eval_scoring"] = time.perf_counter() - t0
     fidelity["transitions_per_s"] = len(scored) / max(seconds["eval"], 1e-9)
     open_loop: dict[str, float] = {}

@@ -3,6 +3,7 @@ candidate scoring, and a value head on the same hidden states.
 
     packed = pack_rows([(prompt_ids, completion_ids), ...], pad_id)         # right-padded, agent mask on completions
     logp, ent, h = token_logprobs(model, packed, entropy=True, hidden=True)  # (B, L), (B, L), (B, H)
+    hits = token_hits(model, packed)                                          # (B, L): greedy next token right
     scores, h = shared_prefix_scores(model, prompts, candidates, pad_id)     # (M,): log P(candidate | prompt)
     values = ValueHead(model.config.hidden_size)(h)                          # (B,)
 
@@ -74,6 +75,14 @@ def token_logprobs(model, packed: Packed, *, entropy: bool = False, hidden: bool
         last_h = out.hidden_states[-1]
         h = last_h[torch.arange(last_h.shape[0]), packed.prompt_last]
     return logp, ent, h
+
+
+def token_hits(model, packed: Packed) -> torch.Tensor:
+    """One forward pass: hits (B, L) bool with hits[b, i] = (argmax P(. | tokens < i) == token i), False at i = 0
+    and on padding: where greedy decoding under teacher forcing writes the real token."""
+    out = model(input_ids=packed.input_ids, attention_mask=packed.attention_mask, use_cache=False)
+    hit = out.logits[:, :-1].argmax(-1) == packed.input_ids[:, 1:]
+    return torch.nn.functional.pad(hit, (1, 0), value=False) & packed.attention_mask.bool()
 
 
 def shared_prefix_scores(model, prompt_ids: Sequence[Sequence[int]], cand_ids: Sequence[Sequence[Sequence[int]]],

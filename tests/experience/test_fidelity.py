@@ -15,6 +15,7 @@ import pytest
 from dreamgym.config import ExperienceConfig
 from dreamgym.envs import get_spec
 from dreamgym.errors import DreamGymError
+from dreamgym.experience.augment import renamed_by
 from dreamgym.experience.examples import build_examples
 from dreamgym.experience.fidelity import (
     action_type,
@@ -25,6 +26,7 @@ from dreamgym.experience.fidelity import (
     prediction_table,
     rate_stats,
     span_mask,
+    symbol_hits,
     token_f1,
     transition_fidelity,
 )
@@ -183,6 +185,31 @@ def test_next_state_logp_batched_matches_a_loop(tiny, order):
         next_state_logp(model, tok, prompts[:2], targets)
 
 
+def test_symbol_hits_match_a_loop(tiny):
+    """Teacher-forced greedy hits on the colour names of each next state, batched against one row at a time."""
+    import torch
+
+    model, tok = tiny
+    is_colour = renamed_by(get_spec("babyai"))
+    assert is_colour("purple") and is_colour("grey") and not is_colour("ball") and not is_colour("")
+    states = ["red ball 1: 2 ahead; carrying nothing", "blue key 1: 1 ahead 2 left; carrying red ball", "no objects"]
+    prompts = [f"<task>go</task><obs>{s}</obs><act>turn left</act>" for s in ("no objects", "red ball 1: 1 ahead", "b")]
+    targets = [format_target("Valid.", True, s, 0.0, False, order="decisions_first") for s in states]
+    got = symbol_hits(model, tok, prompts, targets, is_colour, batch_size=2)
+    want = []
+    for p, t in zip(prompts, targets, strict=True):
+        a, b = next_span(t)
+        enc = tok(t, add_special_tokens=False, return_offsets_mapping=True)
+        pi = tok(p, add_special_tokens=False)["input_ids"]
+        ids = pi + enc["input_ids"]
+        with torch.no_grad():
+            best = model(input_ids=torch.tensor([ids])).logits[0].argmax(-1)
+        want += [bool(best[len(pi) + i - 1] == ids[len(pi) + i]) for i, (s0, e0) in enumerate(enc["offset_mapping"])
+                 if s0 < b and e0 > a and is_colour(tok.decode([enc["input_ids"][i]]).strip())]
+    assert len(want) == 3 and got.tolist() == want  # red; blue, red; none in "no objects"
+    assert renamed_by(get_spec("textcraft")) is None  # no augmenter: no symbols
+
+
 # ---- real rows: contexts, consistency, the held-out split --------------------------------------------------------
 def _spec(**kw) -> PromptSpec:
     return PromptSpec(**(dict(env=get_spec("babyai"), history_window=2, k=0, budget=3072, state_budget=600,
@@ -259,6 +286,7 @@ def test_fidelity_is_measured_on_the_test_split(fast_rows, tmp_path):
     assert run.eval_split == "test" and run.n_eval == n_test and run.fidelity["n"] == min(12, n_test)
     assert set(run.table["episode_id"]) <= set(steps.loc[steps["split"] == "test", "episode_id"])
     assert np.isfinite(run.table["next_logp"]).all() and run.fidelity["next_logp"] < 0
+    assert run.fidelity["next_symbol_acc_n"] > 0 and 0.0 <= run.fidelity["next_symbol_acc"] <= 1.0  # colour copying
     assert run.table["real_consistent"].notna().any() and run.open_loop["open_loop_episodes"] == 1
     metrics = run.metrics()
     assert metrics["exp/eval_examples"] == n_test and "exp/consistency_lo" in metrics

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from dreamgym.errors import DreamGymError
-from dreamgym.models.scoring import ValueHead, pack_rows, shared_prefix_scores, token_logprobs
+from dreamgym.models.scoring import ValueHead, pack_rows, shared_prefix_scores, token_hits, token_logprobs
 
 PROMPTS = ["You are in the kitchen. You see a fridge", "Inventory: [minecraft:oak_log] (2)", "go north"]
 CANDIDATES = [[" open fridge\n", " go north\n", " take apple from fridge\n"], [" craft 1 chest\n", " look\n"],
@@ -68,6 +68,18 @@ def test_token_logprobs_entropy_is_that_of_each_position(model, tok):
     n = packed.input_ids.shape[1]
     assert h is None and logp.shape == ent.shape == (1, n) and logp[0, 0] == 0 and ent[0, 0] == 0
     assert torch.allclose(ent[0, 1:], -(full.exp() * full).sum(-1)[:-1], atol=1e-5)
+
+
+def test_token_hits_are_the_greedy_choice_at_each_real_position(model, tok):
+    rows = [(tok("<obs>red ball 1").input_ids, tok(" turn left").input_ids), (tok("<obs>x").input_ids, [])]
+    packed = pack_rows(rows, tok.pad_token_id)
+    hits = token_hits(model, packed)
+    with torch.no_grad():
+        best = model(input_ids=packed.input_ids, attention_mask=packed.attention_mask).logits.argmax(-1)
+    for b, (p, c) in enumerate(rows):
+        ids = list(p) + list(c)
+        want = [False] + [bool(best[b, i - 1] == ids[i]) for i in range(1, len(ids))]
+        assert hits[b, :len(ids)].tolist() == want and not hits[b, len(ids):].any()  # padding never hits
 
 
 def test_value_head_starts_at_zero_and_errors(model):
