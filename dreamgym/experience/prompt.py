@@ -2,7 +2,7 @@
 
     spec = PromptSpec.from_config(cfg.experience, get_spec("myenv"), max_steps=64)
     prompt = spec.prompt(task_text, history, retrieved, state, action)
-    # <task>{task}</task>[<ref>…</ref>…][<hist><obs>{s}</obs><act>{a}</act>…</hist>]<obs>{s}</obs><act>{a}</act>
+    # <task>{task}</task>[<ref>…</ref>…][<hist><obs>{s}</obs><act>{a}</act>…</hist>]<obs>{s}</obs><act>{a}</act>\n
     spec.target(reasoning, valid, next_state, reward, done); spec.parse(generated); spec.stop  # "</done>"
     spec.to_dict(); PromptSpec.from_dict(d, get_spec("myenv"))  # the settings a checkpoint carries
     spec.query(state, action, episode_id, task_id, split)   # the one retrieval query (abstract state, action)
@@ -47,6 +47,12 @@ from dreamgym.experience.format import (
 
 #: an action longer than this is cut (no env takes commands this long)
 MAX_ACTION_CHARS = 200
+#: the prompt's last characters, after the current action's </act>: a line break ends the prompt on a token boundary
+#: for any byte-level BPE. Without it a pretrained tokenizer, whose tags are not special tokens, merges the ">" of
+#: "</act>" with the "<" of the target's first tag, so the prompt's tokens are not a prefix of prompt + target: the
+#: model trains on "...</act" + "><" and is asked at inference to go on from "...</act" + ">" (SmolLM2: every one
+#: of 500 babyai examples; the 60-step LoRA run parsed 0 of 100 predictions)
+PROMPT_END = "\n"
 
 
 @dataclass(frozen=True)
@@ -102,7 +108,7 @@ class PromptSpec:
     k: transitions retrieved per step (0: none); budget / state_budget: prompt / state char budgets;
     with_reasoning: targets open with a think block; max_steps: the step limit the real data was collected
     with (its truncation dones are relabelled, see truncated_done); None: no relabelling; target_order: the
-    order of the target's fields (format.ORDERS).
+    order of the target's fields (format.ORDERS); prompt_end: what the prompt ends with (PROMPT_END).
     """
 
     env: EnvSpec
@@ -113,9 +119,11 @@ class PromptSpec:
     with_reasoning: bool
     max_steps: int | None = None
     target_order: str = "next_first"
+    prompt_end: str = PROMPT_END
 
     #: the settings to_dict() writes (everything but the env, which is named)
-    SETTINGS = ("history_window", "k", "budget", "state_budget", "with_reasoning", "max_steps", "target_order")
+    SETTINGS = ("history_window", "k", "budget", "state_budget", "with_reasoning", "max_steps", "target_order",
+                "prompt_end")
 
     def __post_init__(self):
         check_order(self.target_order)
@@ -139,14 +147,15 @@ class PromptSpec:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], env: EnvSpec) -> PromptSpec:
         """The spec to_dict() wrote, for `env` (its name must match d["env"]); a setting d lacks (an older
-        checkpoint) takes the field's default where it has one. DreamGymError for unknown keys or another env."""
+        checkpoint) takes the field's default where it has one, but one without `prompt_end` prompts as it was
+        trained, ending at `</act>`. DreamGymError for unknown keys or another env."""
         unknown = sorted(set(d) - {"env", *cls.SETTINGS})
         if unknown:
             raise DreamGymError(f"prompt spec settings: unknown key(s) {unknown}; known: env, {', '.join(cls.SETTINGS)}")
         if d.get("env", env.name) != env.name:
             raise DreamGymError(f"prompt spec settings are for env '{d['env']}', not '{env.name}'")
         try:
-            return cls(env=env, **{k: d[k] for k in cls.SETTINGS if k in d})
+            return cls(env=env, **{"prompt_end": "", **{k: d[k] for k in cls.SETTINGS if k in d}})
         except TypeError as e:
             raise DreamGymError(f"prompt spec settings are incomplete: {e}") from None
 
@@ -211,7 +220,7 @@ class PromptSpec:
         stopping at the first entry that does not fit); then the references (in rank order, skipping those that
         do not fit). Layout: task, references, history, current step (the latest context sits next to the target).
         """
-        cur = f"{OBS_OPEN}{self.abstract(state)}{OBS_CLOSE}{ACT_OPEN}{self.action(action)}{ACT_CLOSE}"
+        cur = f"{OBS_OPEN}{self.abstract(state)}{OBS_CLOSE}{ACT_OPEN}{self.action(action)}{ACT_CLOSE}{self.prompt_end}"
         room = self.budget - len(cur) - len(TASK_OPEN) - len(TASK_CLOSE)
         if room < 16:
             raise DreamGymError(f"prompt budget={self.budget} chars cannot hold the current state and action "

@@ -26,7 +26,7 @@ def _spec(env: str | EnvSpec = "babyai", **kw) -> PromptSpec:
 def _check_examples(ex: pd.DataFrame, steps: pd.DataFrame, spec: PromptSpec):
     assert list(ex.columns) == list(EXAMPLE_COLUMNS) and len(ex) == len(steps)
     assert (ex["prompt"].str.len() <= spec.budget).all()
-    assert ex["prompt"].str.startswith("<task>").all() and ex["prompt"].str.endswith("</act>").all()
+    assert ex["prompt"].str.startswith("<task>").all() and ex["prompt"].str.endswith("</act>\n").all()
     for r in ex.itertuples():
         pred = parse_target(r.completion, require_reasoning=spec.with_reasoning)
         assert isinstance(pred, Prediction), (r.completion, pred)

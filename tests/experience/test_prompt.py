@@ -13,7 +13,7 @@ from dreamgym.envs import EnvSpec, get_spec
 from dreamgym.envs.text import ELLIPSIS
 from dreamgym.errors import DreamGymError
 from dreamgym.experience.format import parse_target
-from dreamgym.experience.prompt import MAX_ACTION_CHARS, PromptSpec, RetrievalQuery, truncated_done
+from dreamgym.experience.prompt import MAX_ACTION_CHARS, PROMPT_END, PromptSpec, RetrievalQuery, truncated_done
 
 HIST = [(f"There is a red ball 1, {k} steps in front of you and 1 steps to your right. You are not carrying "
          "anything.", "move forward") for k in (6, 5, 4)]
@@ -24,7 +24,7 @@ REFS = [dict(state="There is a red ball 1, 2 steps in front of you and 1 steps t
              next_state="You cannot drop: you are not carrying anything. You see no objects. You are not carrying "
              "anything.", reward=0.0, done=False, valid_action=False)]
 CUR = "There is a red ball 1, 3 steps in front of you and 1 steps to your right. You are not carrying anything."
-CUR_TEXT = "<obs>red ball 1: 3 ahead 1 right; carrying nothing</obs><act>move forward</act>"
+CUR_TEXT = "<obs>red ball 1: 3 ahead 1 right; carrying nothing</obs><act>move forward</act>\n"  # ends on a line break
 
 
 def _spec(**kw) -> PromptSpec:
@@ -175,7 +175,30 @@ def test_a_spec_with_the_generic_defaults():
     assert plain.abstract("a  b\n\n c") == "a b\nc"
     assert plain.task_text("  open\n the  box ", "ignored first observation") == "open the box"
     assert plain.prompt("open the box", [("a  b", "push")], [], "c\n\nd", "pull") == (
-        "<task>open the box</task><hist><obs>a b</obs><act>push</act></hist><obs>c\nd</obs><act>pull</act>")
+        "<task>open the box</task><hist><obs>a b</obs><act>push</act></hist><obs>c\nd</obs><act>pull</act>\n")
+
+
+def test_the_prompt_ends_on_a_token_boundary_for_a_tokenizer_without_tag_tokens(fast_rows):
+    """A byte-level BPE whose tags are plain text (as a pretrained model's are) merges "</act>" with the target's
+    first "<"; the prompt's line break keeps the prompt's tokens a prefix of prompt + target, as generation
+    continues them. A checkpoint written before prompt_end existed keeps prompting as it was trained."""
+    from dreamgym.experience.examples import build_examples
+    from dreamgym.models.tokenizer import train_tokenizer
+
+    steps, tasks = fast_rows["babyai"]
+    spec = _spec(history_window=0, k=0, max_steps=64)
+    ex = build_examples(steps, tasks, spec).head(200)
+    tok = train_tokenizer([*ex["prompt"], *ex["completion"]], vocab_size=600)  # no special tokens: tags are text
+
+    def prefix_kept(end: str) -> float:
+        ok = [tok(p.removesuffix("\n") + end + c).input_ids[: len(tok(p.removesuffix("\n") + end).input_ids)]
+              == tok(p.removesuffix("\n") + end).input_ids for p, c in zip(ex["prompt"], ex["completion"], strict=True)]
+        return sum(ok) / len(ok)
+
+    assert prefix_kept(PROMPT_END) == 1.0 and prefix_kept("") < 0.5  # "><" is one token without the break
+    old = {k: v for k, v in spec.to_dict().items() if k != "prompt_end"}
+    assert PromptSpec.from_dict(old, get_spec("babyai")).prompt_end == ""
+    assert PromptSpec.from_dict(spec.to_dict(), get_spec("babyai")).prompt_end == PROMPT_END
 
 
 def test_prompt_on_real_rows_within_budget(fast_rows):
@@ -190,4 +213,4 @@ def test_prompt_on_real_rows_within_budget(fast_rows):
                 hist = [x for x in rows[max(0, i - 3):i] if x["episode_id"] == r["episode_id"]]
                 task_text = spec.task_text(instr[r["task_id"]], first.get(r["episode_id"]))
                 p = spec.prompt(task_text, hist, rows[:2], r["state"], r["action"])
-                assert len(p) <= budget and p.startswith("<task>") and p.endswith("</act>")
+                assert len(p) <= budget and p.startswith("<task>") and p.endswith("</act>\n")
