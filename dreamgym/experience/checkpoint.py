@@ -10,7 +10,8 @@ The settings ride in the model's config.json under `dreamgym_experience`: the Pr
 the env name, history window, retrieval depth, budgets, reasoning, step limit, target order) and the generation's
 (max_new_tokens, gen_batch_size, max_prompt_tokens, temperature). `attach_settings` writes them onto a model's config, so the
 copy an MLflow run logs carries them too. On load, what a checkpoint lacks (an older one) comes from the
-ExperienceConfig given (none: it must hold everything), and `env` (a name) must match the checkpoint's env. An
+ExperienceConfig given (none: it must hold everything), except the prompt's end: a checkpoint without
+`prompt_end` prompts as it was trained, ending at `</act>`; and `env` (a name) must match the checkpoint's env. An
 MLflow URI is read through dreamgym.tracking (this module never imports mlflow).
 
 Simplification: the retriever is not part of a checkpoint (it is a buffer snapshot): pass one for a spec with k > 0.
@@ -79,7 +80,8 @@ def checkpoint_spec(stored: dict[str, Any], src: str, *, cfg: ExperienceConfig |
         base = {**PromptSpec.from_config(cfg, spec_env).to_dict(), "max_new_tokens": cfg.max_new_tokens,
                 "gen_batch_size": cfg.gen_batch_size, "max_prompt_tokens": cfg.sft.max_length,
                 "temperature": cfg.temperature}
-    merged = {"temperature": 0.0, **base, **stored, "env": name}  # a checkpoint before temperature was greedy
+    # a checkpoint from before temperature was greedy; one from before prompt_end ended its prompts at </act>
+    merged = {"temperature": 0.0, **base, "prompt_end": "", **stored, "env": name}
     missing = [k for k in GENERATION if k not in merged]
     if missing:
         raise DreamGymError(f"'{src}': config.json '{SETTINGS_KEY}' lacks {missing}; pass cfg= (an ExperienceConfig) "

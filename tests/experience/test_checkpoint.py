@@ -90,6 +90,10 @@ def test_missing_settings_come_from_the_config_or_are_an_error(saved, tmp_path):
         load_experience_model(old)
     back = load_experience_model(old, cfg=ExperienceConfig(max_new_tokens=9, history_window=3))
     assert back.generator.max_new_tokens == 9 and back.spec.history_window == 3 and back.spec.budget == 1500
+    assert load_experience_model(d, cfg=ExperienceConfig()).spec.prompt_end == "\n"  # as saved
+    # a checkpoint from before prompt_end was trained on prompts ending at </act>: the config does not change that
+    older = _edit(d, tmp_path / "older", lambda s: s.pop("prompt_end"))
+    assert load_experience_model(older, cfg=ExperienceConfig()).spec.prompt_end == ""
 
 
 def test_bad_checkpoints_are_one_clear_error(saved, tmp_path):
