@@ -1,7 +1,7 @@
 """Symmetry augmentation of experience-model training examples: the same dynamics under renamed symbols.
 
     train = augment_examples(train, get_spec("myenv"), copies=1, seed=0)   # the originals + one renamed copy each
-    renamed_by(get_spec("babyai"))("purple")                               # True: a symbol the renaming changes
+    renamed_by(get_spec("myenv"))("purple")                                # True if its renaming changes "purple"
 
 An env whose dynamics are symmetric under a renaming (BabyAI's colours: a key opens the door of its own colour,
 a task names the colour it wants, so a consistent permutation keeps both) gives its EnvSpec an `augment(rng)`

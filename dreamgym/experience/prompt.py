@@ -51,7 +51,7 @@ MAX_ACTION_CHARS = 200
 #: for any byte-level BPE. Without it a pretrained tokenizer, whose tags are not special tokens, merges the ">" of
 #: "</act>" with the "<" of the target's first tag, so the prompt's tokens are not a prefix of prompt + target: the
 #: model trains on "...</act" + "><" and is asked at inference to go on from "...</act" + ">" (SmolLM2: every one
-#: of 500 babyai examples; the 60-step LoRA run parsed 0 of 100 predictions)
+#: of 500 BabyAI examples; the 60-step LoRA run parsed 0 of 100 predictions)
 PROMPT_END = "\n"
 
 
