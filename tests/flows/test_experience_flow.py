@@ -45,7 +45,8 @@ def test_one_shared_model_is_trained_once_and_gated_per_env(seeded):
     """experience.shared: one SFT run for babyai and textcraft (its curve on the stage's run), then a nested run,
     a gate and a saved model per env, all the same weights."""
     tmp, repo, _, _ = seeded
-    cfg = cfg_for(repo, tmp, "experience.envs=[babyai,textcraft]", "experience.shared=true", "experience.k=0")
+    cfg = cfg_for(repo, tmp, "experience.envs=[babyai,textcraft]", "experience.shared=true", "experience.k=0",
+                  "experience.sft.max_steps=4", "experience.eval_examples=4", "experience.open_loop_episodes=0")
     before = len(runs(tmp))
     out = experience_flow(cfg, root=str(repo))
     assert set(out) == {"babyai", "textcraft"} and out["babyai"]["ablation"].startswith("shared")
