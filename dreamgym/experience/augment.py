@@ -26,8 +26,8 @@ TEXT_COLUMNS = ("prompt", "completion", "state", "action", "next_state", "reason
 
 def renamed_by(env: EnvSpec, draws: int = 16, seed: int = 0) -> Callable[[str], bool] | None:
     """Whether a word is a symbol `env`'s augmenter renames (any of `draws` seeded renamings changes it: BabyAI's
-    colour names), as a predicate; None for an env without an augmenter. fidelity.symbol_accuracy scores copying
-    on those."""
+    colour names), as a predicate; None for an env without an augmenter. fidelity.symbol_hits scores copying on
+    those."""
     if env.augment is None:
         return None
     rng = random.Random(seed)

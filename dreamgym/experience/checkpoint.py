@@ -77,11 +77,12 @@ def checkpoint_spec(stored: dict[str, Any], src: str, *, cfg: ExperienceConfig |
     spec_env = get_spec(name)
     base: dict[str, Any] = {}
     if cfg is not None:
-        base = {**PromptSpec.from_config(cfg, spec_env).to_dict(), "max_new_tokens": cfg.max_new_tokens,
+        # prompt_end is not the config's: a checkpoint without it prompts as it was trained (PromptSpec.from_dict)
+        spec = {k: v for k, v in PromptSpec.from_config(cfg, spec_env).to_dict().items() if k != "prompt_end"}
+        base = {**spec, "max_new_tokens": cfg.max_new_tokens,
                 "gen_batch_size": cfg.gen_batch_size, "max_prompt_tokens": cfg.sft.max_length,
                 "temperature": cfg.temperature}
-    # a checkpoint from before temperature was greedy; one from before prompt_end ended its prompts at </act>
-    merged = {"temperature": 0.0, **base, "prompt_end": "", **stored, "env": name}
+    merged = {"temperature": 0.0, **base, **stored, "env": name}  # a checkpoint before temperature was greedy
     missing = [k for k in GENERATION if k not in merged]
     if missing:
         raise DreamGymError(f"'{src}': config.json '{SETTINGS_KEY}' lacks {missing}; pass cfg= (an ExperienceConfig) "

@@ -19,8 +19,8 @@ teacher-forced accuracy on the renamed symbols of the next state, `next_symbol_a
 `train_shared_experience_model` trains one model for several envs (experience.shared: the paper's stated
 limitation is one env per model), each env's examples under its own PromptSpec, and measures it per env.
 
-Simplifications: one model per env by default (as in the paper); pretrained tokenizers keep their vocabulary (the markup
-tags become several tokens); held-out examples retrieve only from train-split rows (the retriever's job); the
+Simplifications: one model per env by default (as in the paper); pretrained tokenizers keep their vocabulary
+(the markup tags become several tokens); held-out examples retrieve only from train-split rows (the retriever's job); the
 consistency rule reads each example's `context` (the task block and the history window's states).
 """
 
@@ -192,33 +192,6 @@ def interleave(frames: list[pd.DataFrame], seed: int = 0) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True).sample(frac=1.0, random_state=seed).reset_index(drop=True)
 
 
-def _fit(examples: list[EnvExamples], cfg: ExperienceConfig, cache_dir: Path, scratch_dir: Path,
-         on_log: Callable[[dict[str, float], int], None] | None):
-    """One model trained on the examples of every env given: (model, tokenizer, SFTResult, parameter count)."""
-    train = interleave([e.train for e in examples], cfg.sft.seed) if len(examples) > 1 else examples[0].train
-    val = interleave([e.val for e in examples], cfg.sft.seed) if len(examples) > 1 else examples[0].val
-    model, tok = make_model(cfg, cache_dir, [*train["prompt"], *train["completion"]])
-    sft = train_sft(model, tok, train, val, cfg.sft, scratch_dir, on_log=on_log)
-    return model, tok, sft, sum(p.numel() for p in model.parameters())
-
-
-def _measured(e: EnvExamples, model, tok, sft: SFTResult, n_params: int, cfg: ExperienceConfig,
-              retriever: Retriever | None, version: str, seconds: dict[str, float]) -> ExperienceRun:
-    import torch
-
-    from dreamgym.models import Generator
-
-    gen = Generator(model, tok, max_new_tokens=cfg.max_new_tokens, batch_size=cfg.gen_batch_size,
-                    max_prompt_tokens=cfg.sft.max_length, temperature=cfg.temperature, seed=cfg.sft.seed)
-    xm = ExperienceModel(gen, e.spec, retriever=retriever, version=version)
-    m = measure(xm, e.held, cfg)
-    seconds = {**seconds, **m.seconds}
-    return ExperienceRun(env=e.env, model=model, tokenizer=tok, experience_model=xm, sft=sft, fidelity=m.fidelity,
-                         open_loop=m.open_loop, table=m.table, n_train=len(e.train), n_val=len(e.val),
-                         parameters=n_params, eval_split=cfg.eval_split, n_eval=len(e.held),
-                         threads=torch.get_num_threads(), seconds={k: round(v, 2) for k, v in seconds.items()})
-
-
 def train_experience_model(steps: pd.DataFrame, tasks: pd.DataFrame, env: str, cfg: ExperienceConfig, *,
                            cache_dir: Path, scratch_dir: Path, retriever: Retriever | None = None,
                            on_log: Callable[[dict[str, float], int], None] | None = None,
@@ -230,13 +203,9 @@ def train_experience_model(steps: pd.DataFrame, tasks: pd.DataFrame, env: str, c
     `version`: the model version written into synthetic Steps; `max_steps`: the env's step limit when the data
     was collected (dones at that limit are truncation, see build_examples).
     """
-    t0 = time.perf_counter()
-    e = env_examples(steps, tasks, env, cfg, retriever=retriever, max_steps=max_steps)
-    seconds = {"examples": time.perf_counter() - t0}
-    t0 = time.perf_counter()
-    model, tok, sft, n_params = _fit([e], cfg, cache_dir, scratch_dir, on_log)
-    seconds["sft"] = time.perf_counter() - t0
-    return _measured(e, model, tok, sft, n_params, cfg, retriever, version, seconds)
+    return train_shared_experience_model({env: (steps, tasks, max_steps)}, cfg, cache_dir=cache_dir,
+                                         scratch_dir=scratch_dir, retrievers={env: retriever}, on_log=on_log,
+                                         version=version)[env]
 
 
 def train_shared_experience_model(data: Mapping[str, tuple[pd.DataFrame, pd.DataFrame, int | None]],
@@ -247,14 +216,33 @@ def train_shared_experience_model(data: Mapping[str, tuple[pd.DataFrame, pd.Data
     """One experience model for several envs (experience.shared): each env's examples under its own PromptSpec,
     interleaved into one SFT set (one tokenizer, one schedule of `cfg.sft.max_steps`), then measured per env as
     train_experience_model measures one. `data`: env -> (steps, tasks, max_steps). Every returned run holds the
-    same model; its `seconds["sft"]` is the shared training's."""
+    same model; its `seconds["sft"]` is the shared training's. train_experience_model is its one-env case."""
+    import torch
+
+    from dreamgym.models import Generator
+
     retrievers = retrievers or {}
     t0 = time.perf_counter()
     examples = [env_examples(s, t, env, cfg, retriever=retrievers.get(env), max_steps=m)
                 for env, (s, t, m) in data.items()]
     seconds = {"examples": time.perf_counter() - t0}
     t0 = time.perf_counter()
-    model, tok, sft, n_params = _fit(examples, cfg, cache_dir, scratch_dir, on_log)
+    # one env keeps its examples' order (the per-env model as before); several are interleaved into one SFT set
+    train = interleave([e.train for e in examples], cfg.sft.seed) if len(examples) > 1 else examples[0].train
+    val = interleave([e.val for e in examples], cfg.sft.seed) if len(examples) > 1 else examples[0].val
+    model, tok = make_model(cfg, cache_dir, [*train["prompt"], *train["completion"]])
+    sft = train_sft(model, tok, train, val, cfg.sft, scratch_dir, on_log=on_log)
     seconds["sft"] = time.perf_counter() - t0
-    return {e.env: _measured(e, model, tok, sft, n_params, cfg, retrievers.get(e.env), version, seconds)
-            for e in examples}
+    n_params = sum(p.numel() for p in model.parameters())
+    runs = {}
+    for e in examples:
+        gen = Generator(model, tok, max_new_tokens=cfg.max_new_tokens, batch_size=cfg.gen_batch_size,
+                        max_prompt_tokens=cfg.sft.max_length, temperature=cfg.temperature, seed=cfg.sft.seed)
+        xm = ExperienceModel(gen, e.spec, retriever=retrievers.get(e.env), version=version)
+        m = measure(xm, e.held, cfg)
+        runs[e.env] = ExperienceRun(
+            env=e.env, model=model, tokenizer=tok, experience_model=xm, sft=sft, fidelity=m.fidelity,
+            open_loop=m.open_loop, table=m.table, n_train=len(e.train), n_val=len(e.val), parameters=n_params,
+            eval_split=cfg.eval_split, n_eval=len(e.held), threads=torch.get_num_threads(),
+            seconds={k: round(v, 2) for k, v in {**seconds, **m.seconds}.items()})
+    return runs

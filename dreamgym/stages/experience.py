@@ -27,7 +27,7 @@ from dreamgym.errors import GateError
 from dreamgym.experience.checkpoint import save_experience_model
 from dreamgym.experience.fidelity import figure
 from dreamgym.experience.retrieval import buffer_retriever
-from dreamgym.experience.train import ExperienceRun, train_experience_model, train_shared_experience_model
+from dreamgym.experience.train import ExperienceRun, train_shared_experience_model
 from dreamgym.models import merge_lora
 from dreamgym.quality import validate_experience_model
 from dreamgym.tracking import Tracker
@@ -67,18 +67,13 @@ def train_env(cfg: DreamGymConfig, env: str, steps, tasks, buf: ReplayBuffer | N
               on_log: Callable[..., None], version: str) -> ExperienceRun:
     """Train and measure env `env`'s experience model on its real seed `steps` and `tasks` (retrieving from `buf`
     when given), in a scratch folder that is removed afterwards."""
-    retriever = buffer_retriever(buf, env, cfg.experience.k) if buf is not None else None
-    with tempfile.TemporaryDirectory(prefix="dreamgym-sft-") as scratch:
-        return train_experience_model(steps, tasks, env, cfg.experience,
-                                      cache_dir=Path(root) / cfg.experience.model.cache_dir,
-                                      scratch_dir=Path(scratch), retriever=retriever, on_log=on_log, version=version,
-                                      max_steps=env_max_steps(cfg, env))
+    return train_shared(cfg, {env: (steps, tasks)}, buf, root, on_log, version)[env]
 
 
 def train_shared(cfg: DreamGymConfig, data: Mapping[str, tuple[Any, Any]], buf: ReplayBuffer | None,
                  root: str | Path, on_log: Callable[..., None], version: str) -> dict[str, ExperienceRun]:
     """One experience model for every env of `data` (env -> (steps, tasks)), trained once and measured per env
-    (experience.shared), in a scratch folder that is removed afterwards."""
+    (experience.shared; one env: train_env), in a scratch folder that is removed afterwards."""
     retrievers = {env: buffer_retriever(buf, env, cfg.experience.k) for env in data} if buf is not None else None
     with tempfile.TemporaryDirectory(prefix="dreamgym-sft-") as scratch:
         return train_shared_experience_model({env: (s, t, env_max_steps(cfg, env)) for env, (s, t) in data.items()},
