@@ -4,8 +4,10 @@ The fidelity measurement found the default tiny model guessing the labels (BabyA
 at chance, even where the next state is a verbatim copy of the state. This script asks the architecture alone,
 without the env's rules: a fresh model of the params.yaml `experience.model` shape (tokenizer trained on the seed
 text of `--env`, as the stage does) is trained from scratch, with AdamW at `experience.sft.learning_rate`, on
-sequences `segment + filler + segment` with the loss on the second segment only, and its greedy accuracy on that
-copy (first 4 tokens left out) is measured on fresh batches. Three probes, each a fresh model:
+sequences `segment + filler + segment` with the loss on the second segment (and on the first for real text), and its greedy accuracy on that
+copy (first 4 tokens left out) is measured on fresh batches, beside the accuracy on the same positions of the
+first segment, where there is nothing to copy (`prior_acc`: what the text's own statistics give; the gap between
+the two is what copying adds). Curves are [step, copy accuracy, prior accuracy]. Three probes, each a fresh model:
 
 * `fixed_offset`: random tokens, no filler, one segment length: the copy sits a constant distance back, so a
   positional attention head solves it;
@@ -16,7 +18,7 @@ copy (first 4 tokens left out) is measured on fresh batches. Three probes, each 
 
 Chance is 1 / (vocabulary) for random tokens. Simplifications: no padding (one length per batch), no schedule.
 
-    python bench/copying.py                  # 1000 steps of 32 sequences per probe (~25 minutes on 1 thread)
+    python bench/copying.py                  # 1000 steps of 32 sequences per probe (~30 minutes on 1 thread)
     python bench/copying.py --quick          # same keys: 100 steps of 16, about a minute
     OMP_NUM_THREADS=1 python bench/copying.py --steps 700 --lr 1e-3
 
@@ -40,7 +42,8 @@ SKIP = 4  # copied tokens left out of the accuracy: the first ones cannot be kno
 
 def copy_batch(gen, low: int, high: int, batch: int, seg_len: int, gap: int, segments=None):
     """(input_ids, labels) of shape (batch, 2 * seg_len + gap): segment, `gap` random filler tokens, segment;
-    labels are -100 except on the second segment. `segments`: a list of token-id lists to draw segments from
+    labels are -100 except on the second segment (and, for real `segments`, on the first too: there the model
+    learns the text's prior, against which the copy is compared). `segments`: a list of token-id lists to draw segments from
     (each at least seg_len long); None: uniform random ids in [low, high)."""
     import torch
 
@@ -52,15 +55,17 @@ def copy_batch(gen, low: int, high: int, batch: int, seg_len: int, gap: int, seg
     fill = torch.randint(low, high, (batch, gap), generator=gen)
     ids = torch.cat([seg, fill, seg], dim=1)
     labels = ids.clone()
-    labels[:, :seg_len + gap] = -100
+    labels[:, seg_len if segments is not None else 0:seg_len + gap] = -100  # real text: its first copy is learned too
     return ids, labels
 
 
-def copy_accuracy(logits, ids, seg_len: int, gap: int) -> float:
-    """Greedy next-token accuracy on the second segment past its first SKIP tokens; logits (B, T, V), ids (B, T)."""
-    start = seg_len + gap + SKIP
-    pred = logits[:, start - 1:-1].argmax(-1)
-    return float((pred == ids[:, start:]).float().mean())
+def copy_accuracy(logits, ids, seg_len: int, gap: int, first: bool = False) -> float:
+    """Greedy next-token accuracy on the second segment past its first SKIP tokens; logits (B, T, V), ids (B, T).
+    first=True: on the same positions of the first segment, where nothing can be copied (the text's own prior)."""
+    start = SKIP if first else seg_len + gap + SKIP
+    end = seg_len if first else ids.shape[1]
+    pred = logits[:, start - 1:end - 1].argmax(-1)
+    return float((pred == ids[:, start:end]).float().mean())
 
 
 def probe(name: str, tok, cfg, args, segments) -> dict:
@@ -91,13 +96,16 @@ def probe(name: str, tok, cfg, args, segments) -> dict:
         opt.zero_grad()
         if step % args.eval_every == 0 or step == args.steps:
             with torch.no_grad():
-                accs = []
+                accs, priors = [], []
                 for _ in range(args.eval_batches):
                     seg_len, gap = shape()
                     ids, _ = copy_batch(gen, low, high, args.batch, seg_len, gap, segments)
-                    accs.append(copy_accuracy(model(input_ids=ids).logits, ids, seg_len, gap))
-            curve.append([step, round(sum(accs) / len(accs), 4)])
-    return {"curve": curve, "final_acc": curve[-1][1], "chance": round(1 / (high - low), 5),
+                    logits = model(input_ids=ids).logits
+                    accs.append(copy_accuracy(logits, ids, seg_len, gap))
+                    priors.append(copy_accuracy(logits, ids, seg_len, gap, first=True))
+            curve.append([step, round(sum(accs) / len(accs), 4), round(sum(priors) / len(priors), 4)])
+    return {"curve": curve, "final_acc": curve[-1][1], "final_prior_acc": curve[-1][2],
+            "chance": round(1 / (high - low), 5),
             "seconds": round(time.time() - t0, 1), "seconds_per_step": round((time.time() - t0) / args.steps, 3)}
 
 
@@ -114,13 +122,16 @@ def main() -> None:
     ap.add_argument("--probes", nargs="+", default=["fixed_offset", "random_offset", "state_text"])
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
-    args.steps = args.steps or (100 if args.quick else 1000)
-    args.batch = args.batch or (16 if args.quick else 32)
-    args.max_len = args.max_len or (48 if args.quick else 96)
-    args.eval_every = args.eval_every or max(1, args.steps // 10)
+    def pick(given, quick, full):
+        return given if given is not None else (quick if args.quick else full)
+
+    args.steps = pick(args.steps, 100, 1000)
+    args.batch = pick(args.batch, 16, 32)
+    args.max_len = pick(args.max_len, 48, 96)
+    args.eval_every = pick(args.eval_every, max(1, args.steps // 10), max(1, args.steps // 10))
     bad = sorted(set(args.probes) - {"fixed_offset", "random_offset", "state_text"})
-    if bad or min(args.steps, args.batch, args.eval_batches) < 1 or args.max_len < SKIP + 8:
-        print(f"error: bench/copying.py: bad arguments ({', '.join(bad) or 'steps, batch and eval-batches must be >= 1, max-len >= 12'})",
+    if bad or min(args.steps, args.batch, args.eval_batches, args.eval_every) < 1 or args.max_len < SKIP + 8:
+        print(f"error: bench/copying.py: bad arguments ({', '.join(bad) or 'steps, batch, eval-every and eval-batches must be >= 1, max-len >= 12'})",
               file=sys.stderr)
         sys.exit(2)
 
