@@ -2,12 +2,13 @@
 
 The fidelity measurement found the default tiny model guessing the labels (BabyAI colour names) of the next state
 at chance, even where the next state is a verbatim copy of the state. This script asks the architecture alone,
-without the env's rules: a fresh model of the params.yaml `experience.model` shape (tokenizer trained on the seed
-text of `--env`, as the stage does) is trained from scratch, with AdamW at `experience.sft.learning_rate`, on
-sequences `segment + filler + segment` with the loss on the second segment (and on the first for real text), and its greedy accuracy on that
-copy (first 4 tokens left out) is measured on fresh batches, beside the accuracy on the same positions of the
-first segment, where there is nothing to copy (`prior_acc`: what the text's own statistics give; the gap between
-the two is what copying adds). Curves are [step, copy accuracy, prior accuracy]. Three probes, each a fresh model:
+without the env's rules. A fresh model of the params.yaml `experience.model` shape (its BPE trained on the seed
+states and actions of `--env`, with the markup tags) is trained from scratch, with AdamW at
+`experience.sft.learning_rate`, on sequences `segment + filler + segment`, the loss on the second segment (and on
+the first for real text). Its teacher-forced greedy accuracy (models.scoring.token_hits) on that copy, first 4
+tokens left out, is measured on fresh batches beside the accuracy on the same positions of the first segment,
+where there is nothing to copy (`prior_acc`: what the text's own statistics give; the gap between the two is what
+copying adds). Curves are [step, copy accuracy, prior accuracy]. Three probes, each a fresh model:
 
 * `fixed_offset`: random tokens, no filler, one segment length: the copy sits a constant distance back, so a
   positional attention head solves it;
@@ -40,32 +41,43 @@ sys.path.insert(0, str(ROOT))
 SKIP = 4  # copied tokens left out of the accuracy: the first ones cannot be known before the copy starts
 
 
-def copy_batch(gen, low: int, high: int, batch: int, seg_len: int, gap: int, segments=None):
+def copy_batch(gen, plain, batch: int, seg_len: int, gap: int, segments=None):
     """(input_ids, labels) of shape (batch, 2 * seg_len + gap): segment, `gap` random filler tokens, segment;
     labels are -100 except on the second segment (and, for real `segments`, on the first too: there the model
     learns the text's prior, against which the copy is compared). `segments`: a list of token-id lists to draw segments from
-    (each at least seg_len long); None: uniform random ids in [low, high)."""
+    (each at least seg_len long); None: uniform draws from `plain` (a 1-D tensor of ids); filler always is."""
     import torch
 
     if segments is None:
-        seg = torch.randint(low, high, (batch, seg_len), generator=gen)
+        seg = plain[torch.randint(0, len(plain), (batch, seg_len), generator=gen)]
     else:
         pick = torch.randint(0, len(segments), (batch,), generator=gen).tolist()
         seg = torch.tensor([segments[i][:seg_len] for i in pick])
-    fill = torch.randint(low, high, (batch, gap), generator=gen)
+    fill = plain[torch.randint(0, len(plain), (batch, gap), generator=gen)]
     ids = torch.cat([seg, fill, seg], dim=1)
     labels = ids.clone()
     labels[:, seg_len if segments is not None else 0:seg_len + gap] = -100  # real text: its first copy is learned too
     return ids, labels
 
 
-def copy_accuracy(logits, ids, seg_len: int, gap: int, first: bool = False) -> float:
-    """Greedy next-token accuracy on the second segment past its first SKIP tokens; logits (B, T, V), ids (B, T).
-    first=True: on the same positions of the first segment, where nothing can be copied (the text's own prior)."""
-    start = SKIP if first else seg_len + gap + SKIP
-    end = seg_len if first else ids.shape[1]
-    pred = logits[:, start - 1:end - 1].argmax(-1)
-    return float((pred == ids[:, start:end]).float().mean())
+def accuracies(model, ids, seg_len: int, gap: int, pad_id: int) -> tuple[float, float]:
+    """(copy, prior): greedy teacher-forced accuracy on the second segment and on the same positions of the first,
+    past their first SKIP tokens; ids (B, 2 * seg_len + gap)."""
+    from dreamgym.models.scoring import pack_rows, token_hits
+
+    cut = seg_len + gap
+    hits = token_hits(model, pack_rows([(row[:cut], row[cut:]) for row in ids.tolist()], pad_id)).float()
+    return float(hits[:, cut + SKIP:].mean()), float(hits[:, SKIP:seg_len].mean())
+
+
+def plain_ids(tok):
+    """The vocabulary's ids less pad/eos/bos and the markup tags, as a 1-D tensor: what random tokens draw from."""
+    import torch
+
+    from dreamgym.experience.format import SPECIAL_TOKENS
+
+    special = {*tok.all_special_ids, *tok.convert_tokens_to_ids(list(SPECIAL_TOKENS))}
+    return torch.tensor([i for i in range(len(tok)) if i not in special])
 
 
 def probe(name: str, tok, cfg, args, segments) -> dict:
@@ -78,7 +90,7 @@ def probe(name: str, tok, cfg, args, segments) -> dict:
                              seed=args.seed)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr or cfg.experience.sft.learning_rate)
     gen = torch.Generator().manual_seed(args.seed)
-    low, high = 8, len(tok)  # past the special tokens at the start of the vocabulary
+    plain = plain_ids(tok)
     max_seg = args.max_len if segments is None else min(args.max_len, min(len(s) for s in segments))
 
     def shape():
@@ -90,7 +102,7 @@ def probe(name: str, tok, cfg, args, segments) -> dict:
     curve, t0 = [], time.time()
     for step in range(1, args.steps + 1):
         seg_len, gap = shape()
-        ids, labels = copy_batch(gen, low, high, args.batch, seg_len, gap, segments)
+        ids, labels = copy_batch(gen, plain, args.batch, seg_len, gap, segments)
         model(input_ids=ids, labels=labels).loss.backward()
         opt.step()
         opt.zero_grad()
@@ -99,13 +111,13 @@ def probe(name: str, tok, cfg, args, segments) -> dict:
                 accs, priors = [], []
                 for _ in range(args.eval_batches):
                     seg_len, gap = shape()
-                    ids, _ = copy_batch(gen, low, high, args.batch, seg_len, gap, segments)
-                    logits = model(input_ids=ids).logits
-                    accs.append(copy_accuracy(logits, ids, seg_len, gap))
-                    priors.append(copy_accuracy(logits, ids, seg_len, gap, first=True))
+                    ids, _ = copy_batch(gen, plain, args.batch, seg_len, gap, segments)
+                    copied, prior = accuracies(model, ids, seg_len, gap, tok.pad_token_id)
+                    accs.append(copied)
+                    priors.append(prior)
             curve.append([step, round(sum(accs) / len(accs), 4), round(sum(priors) / len(priors), 4)])
     return {"curve": curve, "final_acc": curve[-1][1], "final_prior_acc": curve[-1][2],
-            "chance": round(1 / (high - low), 5),
+            "chance": round(1 / len(plain), 5),
             "seconds": round(time.time() - t0, 1), "seconds_per_step": round((time.time() - t0) / args.steps, 3)}
 
 
@@ -122,6 +134,7 @@ def main() -> None:
     ap.add_argument("--probes", nargs="+", default=["fixed_offset", "random_offset", "state_text"])
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
+
     def pick(given, quick, full):
         return given if given is not None else (quick if args.quick else full)
 
@@ -130,9 +143,11 @@ def main() -> None:
     args.max_len = pick(args.max_len, 48, 96)
     args.eval_every = pick(args.eval_every, max(1, args.steps // 10), max(1, args.steps // 10))
     bad = sorted(set(args.probes) - {"fixed_offset", "random_offset", "state_text"})
-    if bad or min(args.steps, args.batch, args.eval_batches, args.eval_every) < 1 or args.max_len < SKIP + 8:
-        print(f"error: bench/copying.py: bad arguments ({', '.join(bad) or 'steps, batch, eval-every and eval-batches must be >= 1, max-len >= 12'})",
-              file=sys.stderr)
+    if bad or min(args.steps, args.batch, args.eval_batches, args.eval_every) < 1 or args.max_len < SKIP + 8 \
+            or (args.lr is not None and args.lr <= 0):
+        why = ", ".join(f"unknown probe {b}" for b in bad) or \
+            "steps, batch, eval-every and eval-batches must be >= 1, max-len >= 12, lr > 0"
+        print(f"error: bench/copying.py: bad arguments ({why})", file=sys.stderr)
         sys.exit(2)
 
     import torch
@@ -154,6 +169,10 @@ def main() -> None:
     segments = [ids for ids in (tok(s, add_special_tokens=False)["input_ids"]
                                 for s in steps["state"].astype(str).drop_duplicates().tolist())
                 if len(ids) >= SKIP + 24]
+    if "state_text" in args.probes and not segments:
+        print(f"error: bench/copying.py: no state of {args.env}'s seed data is {SKIP + 24} tokens long (state_text)",
+              file=sys.stderr)
+        sys.exit(1)
     out = {"env": args.env, "threads": torch.get_num_threads(), "vocab": len(tok), "steps": args.steps,
            "batch": args.batch, "max_len": args.max_len, "lr": args.lr or cfg.experience.sft.learning_rate,
            "model": {"hidden_size": cfg.experience.model.hidden_size, "num_layers": cfg.experience.model.num_layers,
