@@ -12,7 +12,8 @@ policy.env_kwargs (an overlay on envs.<policy.env>) is checked against the same 
 
 Each section's model sits beside its code (as the env configs do): seed_data in dreamgym/data/config.py,
 quality in dreamgym/quality/config.py, buffer in dreamgym/buffer/config.py, the model and SFT params in
-dreamgym/models/config.py, experience in dreamgym/experience/config.py, policy in dreamgym/policy/config.py;
+dreamgym/models/config.py, experience in dreamgym/experience/config.py, policy in dreamgym/policy/config.py,
+loop in dreamgym/loop/config.py, curriculum in dreamgym/curriculum/config.py;
 all derive from StrictConfig (dreamgym/configbase.py). This module keeps the project-wide sections (project,
 paths, tracking, envs, dvc), the cross-section checks of DreamGymConfig and the loading; it re-exports every
 section model, so `from dreamgym.config import ExperienceConfig` works.
@@ -32,6 +33,7 @@ from pydantic_core import PydanticCustomError
 
 from dreamgym.buffer.config import BufferConfig, BufferIndexConfig, BufferRetentionConfig
 from dreamgym.configbase import StrictConfig
+from dreamgym.curriculum.config import CurriculumConfig
 from dreamgym.data.config import PolicyName, SeedDataConfig
 from dreamgym.envs.babyai.config import BabyAIEnvConfig
 from dreamgym.envs.scienceworld.config import ScienceWorldEnvConfig
@@ -39,12 +41,14 @@ from dreamgym.envs.textcraft.config import TextCraftEnvConfig
 from dreamgym.envs.textworld.config import TextWorldEnvConfig
 from dreamgym.errors import ConfigError, UnknownNameError
 from dreamgym.experience.config import ExperienceConfig, ExperienceGateConfig
+from dreamgym.loop.config import LoopConfig, LoopGuardConfig
 from dreamgym.models.config import ModelConfig, SFTParams
 from dreamgym.policy.config import BCParams, HorizonParams, PolicyConfig, PolicyEvalParams, RLParams
 from dreamgym.quality.config import QualityConfig
 
 __all__ = [
     "ENV_CONFIGS", "BCParams", "BabyAIEnvConfig", "BufferConfig", "BufferIndexConfig", "BufferRetentionConfig",
+    "CurriculumConfig", "LoopConfig", "LoopGuardConfig",
     "DreamGymConfig", "DvcConfig", "EnvsConfig", "ExperienceConfig", "ExperienceGateConfig", "HorizonParams",
     "ModelConfig", "PathsConfig", "PolicyConfig", "PolicyEvalParams", "PolicyName", "ProjectConfig", "QualityConfig",
     "RLParams", "SFTParams", "ScienceWorldEnvConfig", "SeedDataConfig", "StrictConfig", "TextCraftEnvConfig",
@@ -178,6 +182,8 @@ class DreamGymConfig(StrictConfig):
     buffer: BufferConfig = Field(default_factory=BufferConfig)
     experience: ExperienceConfig = Field(default_factory=ExperienceConfig)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    loop: LoopConfig = Field(default_factory=LoopConfig, description="the DreamGym loop: the policy (policy.*) trained against the experience model")
+    curriculum: CurriculumConfig = Field(default_factory=CurriculumConfig, description="the loop's task selection and task generation")
     dvc: DvcConfig = Field(default_factory=DvcConfig)
 
     @model_validator(mode="after")

@@ -10,6 +10,7 @@ tracking_uri)` returns its (model, tokenizer). Metric names are namespaced by co
     exp/      experience model        buffer/  replay buffer        curriculum/  task generation
     rl/       policy training         eval/    real-env evaluation  perf/        throughput and memory
     judge/    the sim-to-real gap of an experience model (dreamgym.experience.gap)
+    loop/     the DreamGym loop (iteration, real-step counts, pool and buffer sizes)
 
 Every MLflow run records the process that started it (tags `dreamgym.pid`, `dreamgym.hostname`,
 `dreamgym.process_start`). A top-level run tagged `stage=S` first ends as KILLED every RUNNING run of stage S (and
@@ -29,7 +30,7 @@ from typing import Any
 
 from dreamgym.errors import DreamGymError
 
-NAMESPACES = ("data", "gate", "exp", "buffer", "curriculum", "rl", "eval", "judge", "perf")
+NAMESPACES = ("data", "gate", "exp", "buffer", "curriculum", "rl", "eval", "judge", "perf", "loop")
 PID_TAG, HOST_TAG, START_TAG = "dreamgym.pid", "dreamgym.hostname", "dreamgym.process_start"
 PARENT_TAG = "mlflow.parentRunId"
 

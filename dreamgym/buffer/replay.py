@@ -266,8 +266,10 @@ class ReplayBuffer:
             self._index_when_due()
         return n
 
-    def add(self, steps: StepsLike, vectors: np.ndarray | None = None, progress: Progress | None = None) -> int:
+    def add(self, steps: StepsLike, vectors: np.ndarray | None = None, progress: Progress | None = None,
+            atomic: bool = False) -> int:
         """Append Step rows in batches of batch_size, each batch one atomic Lance commit; returns rows added.
+        `atomic=True` embeds every batch first and writes all rows in ONE commit (e.g. one loop iteration's rows).
 
         Everything is validated before anything is written. Each batch's embeddings are computed before its
         commit (or taken from `vectors`, shape (n, dim), e.g. precomputed with the same embedder; rows are
@@ -283,6 +285,13 @@ class ReplayBuffer:
         if n == 0:
             return 0
         with self.writer():
+            if atomic:
+                vecs = vectors if vectors is not None else np.concatenate(
+                    [self._embed(table.slice(s, self.batch_size), progress, s, n) for s in range(0, n, self.batch_size)])
+                self._table.add(table_rows(table, vecs, uuid.uuid4().hex, self.embedder.dim))
+                self._batches_since_compact += 1
+                self._index_when_due()
+                return n
             for start in range(0, n, self.batch_size):
                 chunk = table.slice(start, self.batch_size)
                 vecs = self._embed(chunk) if vectors is None else vectors[start:start + chunk.num_rows]
@@ -294,6 +303,30 @@ class ReplayBuffer:
                     self.apply_retention()
             self._index_when_due()
         return n
+
+    def delete_where(self, where: str) -> int:
+        """Delete the rows matching the SQL filter `where` in one commit (none match: no commit); returns how many.
+        E.g. a resumed loop drops what a killed iteration wrote: "source = 'synthetic' AND iteration > 3"."""
+        self._writable()
+        with self.writer():
+            n = int(self._table.count_rows(where))
+            if n:
+                self._table.delete(where)
+        return n
+
+    def copy_from(self, other: ReplayBuffer) -> int:
+        """Write every row of `other` (a buffer or a checkout view with the same embedder), vectors included, into
+        this empty buffer in one commit; returns the rows copied. A non-empty target raises."""
+        self._writable()
+        if other.embedder.signature != self.embedder.signature:
+            raise DreamGymError(f"copy_from: {other!r} was embedded by another embedder than {self!r}")
+        with self.writer():
+            if len(self):
+                raise DreamGymError(f"copy_from: {self!r} is not empty ({len(self)} rows)")
+            data = other._table.to_arrow()
+            if data.num_rows:
+                self._table.add(data.select(self._table.schema.names))
+            return int(data.num_rows)
 
     def _embed(self, chunk: pa.Table, progress: Progress | None = None, start: int = 0, total: int = 0) -> np.ndarray:
         """The embeddings of the Step rows `chunk`; then progress(start + rows, total) if given."""

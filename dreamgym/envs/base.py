@@ -20,8 +20,9 @@ annotator, context rule, consistency check, augmentation). Code outside `dreamgy
 through its spec.
 
 Package layout: an env package has the modules `env` (the real env class), `config` (one pydantic model named
-`<Something>EnvConfig`), `observation` (`abstract`, `task_context`, `actions`) and `rules` (`annotate`,
-`determined`, `consistent`, `augment`); a name a module leaves out takes the EnvSpec default. The layout makes the
+`<Something>EnvConfig`), `observation` (`abstract`, `task_context`, `actions`), `rules` (`annotate`,
+`determined`, `consistent`, `augment`) and, optionally, `tasks` (`task_from_text`, `task_variants`: the task grammar
+the curriculum's generated tasks are checked against); a name a module leaves out takes the EnvSpec default. The layout makes the
 spec, so the package's `__init__` registers it in one line (the env module is imported on first use only):
 
     SPEC = register_env(EnvSpec.from_package(__name__, "BabyAIEnv", "BabyAI grid-world levels as text"))
@@ -30,6 +31,7 @@ spec, so the package's `__init__` registers it in one line (the env module is im
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import random
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
@@ -203,10 +205,22 @@ def _never(context: Sequence[str], state: str, action: str, next_state: str, val
     return False
 
 
-#: an env package's modules and the spec fields each gives by name (see `EnvSpec.from_package`)
+#: task_from_text(parent, text) -> a new Task of the env's task grammar in the parent's world (same level and seed,
+#: same game ...) for a generated instruction `text`, or the reason (a str) it is not one; its `split` is the split
+#: the env's own rule puts it in (a task a held-out split holds must not be trained on)
+TaskParser = Callable[[Task, str], "Task | str"]
+#: task_variants(instruction, first_observation, rng, n) -> up to n instructions of other feasible tasks of the same
+#: first observation's world, written by the env's rules from what that observation shows (task generation's SFT
+#: targets: the experience model learns to write variants from them)
+TaskVariants = Callable[[str, str, random.Random, int], list[str]]
+
+#: an env package's modules and the spec fields each gives by name (see `EnvSpec.from_package`); a module of
+#: OPTIONAL_MODULES may be absent
 PACKAGE_FIELDS: dict[str, tuple[str, ...]] = {"observation": ("abstract", "task_context", "actions"),
                                               "rules": ("annotate", "annotators", "determined", "consistent",
-                                                        "augment")}
+                                                        "augment"),
+                                              "tasks": ("task_from_text", "task_variants")}
+OPTIONAL_MODULES = frozenset({"tasks"})
 
 
 def config_model(module: ModuleType) -> type[BaseModel]:
@@ -254,6 +268,10 @@ class EnvSpec:
     consistent: ConsistencyRule | None = None
     #: a symmetry of the dynamics for SFT augmentation (None: no augmentation)
     augment: Augmenter | None = None
+    #: the env's task grammar for generated tasks (None: the curriculum generates no tasks for this env)
+    task_from_text: TaskParser | None = None
+    #: the rules' variants of a task, the SFT targets of task generation (None: no task-generation examples)
+    task_variants: TaskVariants | None = None
     #: one line for `dreamgym envs`
     description: str = ""
 
@@ -270,6 +288,8 @@ class EnvSpec:
                                   "config": config_model(importlib.import_module(f"{package}.config")),
                                   "description": description}
         for module, names in PACKAGE_FIELDS.items():
+            if module in OPTIONAL_MODULES and importlib.util.find_spec(f"{package}.{module}") is None:
+                continue
             defined = vars(importlib.import_module(f"{package}.{module}"))
             fields.update({n: defined[n] for n in names if n in defined})
         return cls(**{**fields, **overrides})

@@ -50,6 +50,7 @@ class ExperienceConfig(StrictConfig):
     with_reasoning: bool = Field(True, description="targets open with a reasoning trace (False: the no-reasoning ablation)")
     target_order: Literal["next_first", "decisions_first"] = Field("next_first", description="fields after the reasoning: next_first (valid, next, reward, done) or decisions_first (valid, reward, done, then next: decisions conditioned on state, action and task only)")
     augment_copies: int = Field(1, ge=0, description="symmetry-augmented copies of each training example (by the env's augmenter, e.g. colours permuted; an env without one: none)")
+    task_examples: int = Field(2, ge=0, description="task-generation SFT examples per seed task (variants written by the env's rules, EnvSpec.task_variants), so the same weights write the curriculum's new tasks; 0: the model cannot generate tasks")
     annotator: str | None = Field(None, description="reasoning annotator registry name (None: the env's rule-based one)")
     prompt_budget: int = Field(3072, ge=64, description="prompt length budget in characters")
     state_budget: int = Field(600, ge=24, description="abstract state budget in characters")

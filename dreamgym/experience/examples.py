@@ -116,3 +116,37 @@ def build_examples(steps: pd.DataFrame, tasks: pd.DataFrame, spec: PromptSpec, *
         r["reasoning"] = why
         r["completion"] = spec.target(why, r["valid"], r["next_state"], r["reward"], r["done"])
     return pd.DataFrame(rows, columns=list(EXAMPLE_COLUMNS))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# task-generation examples (the curriculum's ability: the same weights write variants of a task)
+
+TASK_EXAMPLE_COLUMNS = ("prompt", "completion", "task_id", "split", "kind")
+
+
+def build_task_examples(steps: pd.DataFrame, tasks: pd.DataFrame, spec: PromptSpec, variants: int,
+                        seed: int = 0) -> pd.DataFrame:
+    """Task-generation SFT examples: for each task of the steps (its first episode's first state), up to `variants`
+    variants written by the env's rules (EnvSpec.task_variants), one example each: the prompt
+    PromptSpec.task_prompt(task block, first state), the target PromptSpec.task_target(variant). Columns
+    TASK_EXAMPLE_COLUMNS (`kind` is "task"); the split is the task's. Empty when the env has no task_variants or
+    `variants` is 0."""
+    import random
+
+    env = spec.env.name
+    if spec.env.task_variants is None or variants <= 0:
+        return pd.DataFrame(columns=list(TASK_EXAMPLE_COLUMNS))
+    df = steps[(steps["env"] == env) if "env" in steps.columns else slice(None)]
+    first = df[df["t"] == 0].sort_values(["task_id", "episode_id"], kind="stable").drop_duplicates("task_id")
+    instructions = dict(zip(tasks["task_id"], tasks["instruction"], strict=True))
+    rng = random.Random(seed)
+    rows = []
+    for r in first.itertuples(index=False):
+        instr = str(instructions.get(r.task_id, ""))
+        if not instr:
+            continue
+        task_text = spec.task_text(instr, str(r.state))
+        for v in spec.env.task_variants(instr, str(r.state), rng, int(variants)):
+            rows.append({"prompt": spec.task_prompt(task_text, str(r.state)), "completion": spec.task_target(v),
+                         "task_id": str(r.task_id), "split": str(r.split), "kind": "task"})
+    return pd.DataFrame(rows, columns=list(TASK_EXAMPLE_COLUMNS))

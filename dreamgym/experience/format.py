@@ -17,6 +17,9 @@ Tags. Every markup tag is in `SPECIAL_TOKENS`, so a tokenizer can make each one 
 state/action everywhere (history, retrieved transitions, the current step); a retrieved transition (`<ref>`) is
 written with the target's own tags, so the model sees the exact format it must produce. `STOP` ends generation.
 States are abstract states, each env's own (its EnvSpec's `observe`).
+
+Task generation (the curriculum's ability of the same weights): the prompt `<task>{task}</task><obs>{first
+state}</obs><gen>` asks for a variant task, and the target is `{instruction}</gen>` (`parse_task_text`).
 """
 
 from __future__ import annotations
@@ -47,11 +50,13 @@ VALID_OPEN, VALID_CLOSE = _tag("valid")
 NEXT_OPEN, NEXT_CLOSE = _tag("next")
 REWARD_OPEN, REWARD_CLOSE = _tag("reward")
 DONE_OPEN, DONE_CLOSE = _tag("done")
+GEN_OPEN, GEN_CLOSE = _tag("gen")
 
 #: every markup tag of prompts and targets (open and close), each meant to be one token
 SPECIAL_TOKENS: tuple[str, ...] = (TASK_OPEN, TASK_CLOSE, HIST_OPEN, HIST_CLOSE, REF_OPEN, REF_CLOSE, OBS_OPEN,
                                    OBS_CLOSE, ACT_OPEN, ACT_CLOSE, THINK_OPEN, THINK_CLOSE, VALID_OPEN, VALID_CLOSE,
-                                   NEXT_OPEN, NEXT_CLOSE, REWARD_OPEN, REWARD_CLOSE, DONE_OPEN, DONE_CLOSE)
+                                   NEXT_OPEN, NEXT_CLOSE, REWARD_OPEN, REWARD_CLOSE, DONE_OPEN, DONE_CLOSE,
+                                   GEN_OPEN, GEN_CLOSE)
 #: the order of a target's fields after the think block, per order name
 ORDERS: dict[str, tuple[str, ...]] = {"next_first": ("valid", "next", "reward", "done"),
                                       "decisions_first": ("valid", "reward", "done", "next")}
@@ -225,3 +230,16 @@ def _parse(text: Any, require_reasoning: bool | None, order: tuple[str, ...]) ->
     if not next_state:
         return ParseFailure("empty <next>", head)
     return Prediction(reasoning, valid, next_state, reward, fields["done"] == "1")
+
+
+def parse_task_text(text: str) -> str | ParseFailure:
+    """The instruction of a generated task: the text before `</gen>`, whitespace squeezed; a ParseFailure when
+    there is no `</gen>`, the instruction is empty or holds another markup tag. Never raises."""
+    if not isinstance(text, str) or GEN_CLOSE not in text:
+        return ParseFailure(f"no {GEN_CLOSE}")
+    body = " ".join(text.split(GEN_CLOSE, 1)[0].split())
+    if not body:
+        return ParseFailure("empty instruction")
+    if has_tag(body):
+        return ParseFailure("a markup tag inside the instruction")
+    return body

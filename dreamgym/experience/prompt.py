@@ -6,6 +6,7 @@
     spec.target(reasoning, valid, next_state, reward, done); spec.parse(generated); spec.stop  # "</done>"
     spec.to_dict(); PromptSpec.from_dict(d, get_spec("myenv"))  # the settings a checkpoint carries
     spec.query(state, action, episode_id, task_id, split)   # the one retrieval query (abstract state, action)
+    spec.task_prompt(task_text, first_state); spec.task_target(instruction); spec.parse_task(generated)  # task writing
 
 build_examples() (SFT targets) and ExperienceModel (synthesis, fidelity) both write prompts through the same
 spec, so the prompt of a transition is the same text in training and at inference; the config is the only
@@ -27,6 +28,8 @@ from dreamgym.errors import DreamGymError
 from dreamgym.experience.format import (
     ACT_CLOSE,
     ACT_OPEN,
+    GEN_CLOSE,
+    GEN_OPEN,
     HIST_CLOSE,
     HIST_OPEN,
     OBS_CLOSE,
@@ -41,6 +44,7 @@ from dreamgym.experience.format import (
     format_target,
     has_tag,
     parse_target,
+    parse_task_text,
     stop_string,
     strip_tags,
 )
@@ -206,6 +210,26 @@ class PromptSpec:
                 f"{self.action(_field(row, 'action', where))}{ACT_CLOSE}"
                 f"{format_target('', valid, ns, reward, done, False, self.target_order)}")
         return f"{REF_OPEN}{body}{REF_CLOSE}"
+
+    # ---- task generation (the curriculum asks the same weights for variants of a task) ------------------------
+    def task_prompt(self, task_text: str, first_state: str) -> str:
+        """The prompt asking for a variant of the task `task_text` whose episode starts in `first_state`:
+        `<task>{task}</task><obs>{first state}</obs><gen>`, then prompt_end; within `budget` chars (the task block
+        cut to fit, as in prompt())."""
+        cur = f"{OBS_OPEN}{self.abstract(first_state)}{OBS_CLOSE}{GEN_OPEN}{self.prompt_end}"
+        room = self.budget - len(cur) - len(TASK_OPEN) - len(TASK_CLOSE)
+        if room < 16:
+            raise DreamGymError(f"prompt budget={self.budget} chars cannot hold a first state of {len(cur)} chars")
+        lines = [line.strip() for line in _clean(str(task_text)).splitlines() if line.strip()]
+        return f"{TASK_OPEN}{fit_parts([(ln, i == 0) for i, ln in enumerate(lines)], room, chr(10))}{TASK_CLOSE}{cur}"
+
+    def task_target(self, instruction: str) -> str:
+        """The target of a task-generation example: the instruction (squeezed, tags removed), then `</gen>`."""
+        return f"{squeeze(_clean(str(instruction)))}{GEN_CLOSE}"
+
+    def parse_task(self, text: str) -> str | ParseFailure:
+        """The instruction of a generated task text (format.parse_task_text)."""
+        return parse_task_text(text)
 
     def prompt(self, task_text: str, history: Sequence[Any], retrieved: Sequence[Mapping[str, Any]], state: str,
                action: str) -> str:

@@ -35,7 +35,7 @@ from typing import Any
 from dreamgym.data.schema import Step, Task
 from dreamgym.envs.base import StepResult, TextEnv, check_split
 from dreamgym.errors import DreamGymError
-from dreamgym.experience.format import ParseFailure, Prediction
+from dreamgym.experience.format import GEN_CLOSE, ParseFailure, Prediction
 from dreamgym.experience.prompt import PromptSpec
 from dreamgym.experience.retrieval import Retriever, retrieve_many
 
@@ -93,7 +93,7 @@ class ExperienceModel:
         self.env = spec.env.name
         self.retriever = retriever
         self.version = version
-        self.stats = {"predictions": 0, "retries": 0, "parse_failures": 0}
+        self.stats = {"predictions": 0, "retries": 0, "parse_failures": 0, "seconds": 0.0}
 
     def abstract(self, text: str) -> str:
         return self.spec.abstract(text)
@@ -113,9 +113,12 @@ class ExperienceModel:
 
     def predict_prompts(self, prompts: Sequence[str]) -> list[Outcome]:
         """Generate and parse for ready-made prompts; one retry (sampled) for each unparseable output."""
+        import time
+
         outs = [Outcome(None, prompt=p) for p in prompts]
         if not prompts:
             return outs
+        t0 = time.perf_counter()
         first = self.generator.generate(list(prompts))
         retry: list[int] = []
         for i, g in enumerate(first):
@@ -138,7 +141,25 @@ class ExperienceModel:
                 else:
                     outs[i].prediction, outs[i].failure = got, None
         self.stats["predictions"] += len(prompts)
+        self.stats["seconds"] += time.perf_counter() - t0
         return outs
+
+    def write_tasks(self, contexts: Sequence[tuple[str, str]], n: int, *, temperature: float = 1.0,
+                    max_new_tokens: int = 48, seed: int = 0) -> list[list[str | ParseFailure]]:
+        """Variants of tasks, written by the same weights (the curriculum's task generator): for each (task block,
+        first state) of `contexts`, `n` samples of PromptSpec.task_prompt at `temperature`, each parsed
+        (PromptSpec.parse_task: the instruction, or a ParseFailure). A model trained without task-generation
+        examples (experience.task_examples: 0) writes garbage that fails to parse."""
+        from dreamgym.models import Generator
+
+        if n < 1 or not contexts:
+            return [[] for _ in contexts]
+        gen = Generator(self.generator.model, self.generator.tokenizer, max_new_tokens=int(max_new_tokens),
+                        temperature=float(temperature), stop_strings=(GEN_CLOSE,), batch_size=self.generator.batch_size,
+                        max_prompt_tokens=self.generator.max_prompt_tokens, seed=int(seed))
+        prompts = [self.spec.task_prompt(t, s) for t, s in contexts for _ in range(n)]
+        texts = [g.text for g in gen.generate(prompts)]
+        return [[self.spec.parse_task(texts[i * n + j]) for j in range(n)] for i in range(len(contexts))]
 
     def predict(self, queries: Sequence[Query]) -> list[Outcome]:
         """Predict the next state, validity, reward and done of each query, in one batched generation."""

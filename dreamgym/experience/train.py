@@ -16,6 +16,10 @@ likelihood of its real next state (fidelity, prediction table; for an env with a
 teacher-forced accuracy on the renamed symbols of the next state, `next_symbol_acc`: copying), and replays
 `open_loop_episodes` episodes open-loop.
 
+With `experience.task_examples` > 0 the SFT set also holds task-generation examples (examples.build_task_examples:
+variants of each seed task written by the env's rules), so the same weights can write new tasks for the
+curriculum (ExperienceModel.write_tasks).
+
 `train_shared_experience_model` trains one model for several envs (experience.shared: the paper's stated
 limitation is one env per model), each env's examples under its own PromptSpec, and measures it per env.
 
@@ -38,7 +42,7 @@ from dreamgym.envs.registry import get_spec
 from dreamgym.errors import DreamGymError
 from dreamgym.experience.augment import augment_examples, renamed_by
 from dreamgym.experience.config import ExperienceConfig
-from dreamgym.experience.examples import build_examples
+from dreamgym.experience.examples import build_examples, build_task_examples
 from dreamgym.experience.fidelity import (
     next_state_logp,
     open_loop_divergence,
@@ -183,7 +187,12 @@ def env_examples(steps: pd.DataFrame, tasks: pd.DataFrame, env: str, cfg: Experi
         raise DreamGymError(f"experience model for '{env}': {len(train)} train and {len(val)} val examples; the "
                             f"seed data needs both splits (seed_data.val_fraction)")
     held = held_out(ex, env, cfg.eval_split)
-    return EnvExamples(env, spec, augment_examples(train, spec.env, cfg.augment_copies, seed=cfg.sft.seed), val, held)
+    train = augment_examples(train, spec.env, cfg.augment_copies, seed=cfg.sft.seed)
+    gen = build_task_examples(steps, tasks, spec, cfg.task_examples, seed=cfg.sft.seed)
+    if len(gen):  # the curriculum's task writing, trained into the same weights (train and val tasks only)
+        train = pd.concat([train, gen[gen["split"] == "train"]], ignore_index=True)
+        val = pd.concat([val, gen[gen["split"] == "val"]], ignore_index=True)
+    return EnvExamples(env, spec, train, val, held)
 
 
 def interleave(frames: list[pd.DataFrame], seed: int = 0) -> pd.DataFrame:

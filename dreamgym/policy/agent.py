@@ -126,6 +126,13 @@ class Agent:
         self.pad_id = int(tokenizer.pad_token_id)
         self._rng = np.random.default_rng(acting.seed)
 
+    def rng_state(self) -> dict:
+        """The state of the sampler that picks actions (to resume a run exactly)."""
+        return self._rng.bit_generator.state
+
+    def set_rng_state(self, state: dict) -> None:
+        self._rng.bit_generator.state = state
+
     @property
     def mode(self) -> str:
         """The prompt and reply format: "score" or "generate"."""

@@ -77,6 +77,7 @@ class PolicyTrainer:
         self.rng = random.Random(seed)
         self.progress = progress
         self.updates_done = 0
+        self.last_episodes: list[Episode] = []
         model = agent.model
         self.value_head = None
         if params.algo == "ppo":
@@ -99,20 +100,30 @@ class PolicyTrainer:
         return horizon_at(self.updates_done, self.params.horizon.stages, self.params.horizon.every)
 
     # ---- one update ---------------------------------------------------------------------------------------------
-    def collect(self) -> list[Episode]:
-        """The rollouts of one update: `tasks_per_update` sampled tasks x `group_size` episodes each."""
+    def collect(self, picked: Sequence[Task] | None = None) -> list[Episode]:
+        """The rollouts of one update: `tasks_per_update` tasks (sampled from the pool, or `picked`) x `group_size`
+        episodes each."""
         p = self.params
-        picked = self.rng.sample(self.tasks, k=min(p.tasks_per_update, len(self.tasks)))
+        if picked is None:
+            picked = self.rng.sample(self.tasks, k=min(p.tasks_per_update, len(self.tasks)))
+        elif not 0 < len(picked) <= p.tasks_per_update:
+            raise DreamGymError(f"PolicyTrainer.collect: 1 to {p.tasks_per_update} tasks per update, got {len(picked)}")
         tasks = [t for t in picked for _ in range(p.group_size)]
         groups = [g for g in range(len(picked)) for _ in range(p.group_size)]
         return rollout(self.agent, self.envs, tasks, horizon=self.horizon, groups=groups, progress=self.progress)
 
-    def step(self) -> dict[str, float]:
-        """Collect rollouts and update; returns this update's rl/* and perf/* metrics."""
+    def step(self, tasks: Sequence[Task] | None = None,
+             check: Callable[[list[Episode]], None] | None = None) -> dict[str, float]:
+        """Collect rollouts (of `tasks` when given) and update; returns this update's rl/* and perf/* metrics.
+        `check(episodes)` runs between the rollouts and the update (it may raise to stop before any learning);
+        `self.last_episodes` keeps the rollouts."""
         horizon = self.horizon
         t0 = time.perf_counter()
-        episodes = self.collect()
+        episodes = self.collect(tasks)
         t_roll = time.perf_counter() - t0
+        self.last_episodes = episodes
+        if check is not None:
+            check(episodes)
         t0 = time.perf_counter()
         stats = self.update(episodes)
         t_upd = time.perf_counter() - t0
@@ -132,6 +143,28 @@ class PolicyTrainer:
         }
         self.updates_done += 1
         return metrics
+
+    def state_dict(self) -> dict:
+        """What resuming needs: the policy's weights, the optimizer, the value head, the reference model, the
+        update count and every RNG (the trainer's, the agent's sampler, torch's)."""
+        return {"model": self.agent.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "value_head": self.value_head.state_dict() if self.value_head is not None else None,
+                "ref_model": self.ref_model.state_dict() if self.ref_model is not None else None,
+                "updates_done": self.updates_done, "rng": self.rng.getstate(),
+                "agent_rng": self.agent.rng_state(), "torch_rng": torch.get_rng_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what state_dict() returned (same model shape and algorithm)."""
+        self.agent.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.value_head is not None and state.get("value_head") is not None:
+            self.value_head.load_state_dict(state["value_head"])
+        if self.ref_model is not None and state.get("ref_model") is not None:
+            self.ref_model.load_state_dict(state["ref_model"])
+        self.updates_done = int(state["updates_done"])
+        self.rng.setstate(state["rng"])
+        self.agent.set_rng_state(state["agent_rng"])
+        torch.set_rng_state(state["torch_rng"])
 
     def update(self, episodes: Sequence[Episode]) -> dict[str, float]:
         """One GRPO or PPO update on `episodes` (see the module docstring)."""

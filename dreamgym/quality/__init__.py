@@ -16,6 +16,7 @@ if TYPE_CHECKING:
         validate_buffer_rows,
         validate_experience_model,
         validate_seed_data,
+        validate_synthetic_batch,
     )
 
 _WHERE = {
@@ -24,8 +25,10 @@ _WHERE = {
     "validate_buffer_rows": "gates",
     "validate_experience_model": "gates",
     "validate_seed_data": "gates",
+    "validate_synthetic_batch": "gates",
 }
 
-__all__ = ["GateReport", "gate", "validate_buffer_rows", "validate_experience_model", "validate_seed_data"]
+__all__ = ["GateReport", "gate", "validate_buffer_rows", "validate_experience_model", "validate_seed_data",
+           "validate_synthetic_batch"]
 
 __getattr__ = lazy_exports(__name__, _WHERE)

@@ -468,3 +468,35 @@ def validate_experience_model(metrics: dict[str, float], predictions: pd.DataFra
     report.stats = {"env": env, "n_success": metrics.get("n_success"), "figures": figures,
                     "predictions": int(len(predictions))}
     return report
+
+
+def validate_synthetic_batch(steps: pd.DataFrame, *, horizon: int, min_parse_rate: float, max_reward: float = 1.0,
+                             max_text_chars: int = 20000, subject: str = "a loop iteration's synthetic transitions"
+                             ) -> GateReport:
+    """The DreamGym loop's guard on one iteration's synthetic Step rows, before they reach the policy update or the
+    replay buffer: everything validate_buffer_rows checks (schema, non-empty states of at most `max_text_chars`,
+    reward in [0, max_reward], (episode_id, t) unique, model version, parse failures as invalid reward-0 steps),
+    plus the rows are all synthetic, the parse rate (share of steps whose prediction parsed) is at least
+    `min_parse_rate`, and no episode runs longer than `horizon` steps (a runaway episode)."""
+    import great_expectations.expectations as E
+
+    report = validate_buffer_rows(steps, max_reward, max_text_chars, subject)
+    report.gate = "synthetic_batch"
+    n = len(steps)
+    failed = int(steps["parse_failure"].fillna("").ne("").sum()) if "parse_failure" in steps.columns else 0
+    lengths = steps.groupby("episode_id")["t"].count() if n else pd.Series(dtype=int)
+    summary = pd.DataFrame([{"batch": "iteration", "parse_rate": (n - failed) / n if n else None,
+                             "max_episode_len": int(lengths.max()) if n else None,
+                             "synthetic_share": float(steps["source"].eq("synthetic").mean()) if n else None}])
+    report.checks += run_suite(summary, "batch", [
+        _named(E.ExpectColumnValuesToBeBetween(column="parse_rate", min_value=float(min_parse_rate), max_value=1.0),
+               f"parse rate {summary['parse_rate'][0] if n else float('nan'):.3f} >= {min_parse_rate}"),
+        _named(E.ExpectColumnValuesToBeBetween(column="max_episode_len", min_value=1, max_value=int(horizon)),
+               f"no episode longer than the horizon ({horizon} steps)"),
+        _named(E.ExpectColumnValuesToBeBetween(column="synthetic_share", min_value=1.0, max_value=1.0),
+               "every row is synthetic"),
+    ], ["batch"])
+    report.stats = {"rows": n, "episodes": int(len(lengths)), "parse_failures": failed,
+                    "parse_rate": (n - failed) / n if n else None,
+                    "max_episode_len": int(lengths.max()) if n else None}
+    return report

@@ -302,3 +302,21 @@ def test_add_compacts_every_n_batches(make_buffer):
     buf.add(toy_rows(50))  # 10 batches: compaction after the 4th and 8th
     s = buf.stats()
     assert s.rows == 50 and s.fragments <= 3
+
+
+def test_atomic_add_delete_where_and_copy_from(make_buffer, tmp_path, hashing):
+    """add(atomic=True) is one commit whatever batch_size; delete_where drops a killed iteration's rows in one
+    commit; copy_from fills an empty buffer with another's rows and vectors, and refuses a non-empty one."""
+    buf = make_buffer(batch_size=4)
+    v0 = buf.version
+    assert buf.add(toy_rows(10, episode="a", iteration=1), atomic=True) == 10 and buf.version == v0 + 1
+    buf.snapshot("iter-1")
+    buf.add(toy_rows(6, episode="b", iteration=2), atomic=True)
+    assert buf.delete_where("source = 'synthetic' AND iteration > 1") == 6 and len(buf) == 10
+    assert buf.delete_where("iteration > 1") == 0
+    other = ReplayBuffer(tmp_path / "other", "transitions", hashing)
+    assert other.copy_from(buf.checkout("iter-1")) == 10 and buf.digest() == other.digest()
+    got = other.search("state 3", "act 3", k=1)[0]
+    assert got["state"] == "state 3" and got["episode_id"] == "a"  # the vectors came along
+    with pytest.raises(DreamGymError, match="not empty"):
+        other.copy_from(buf)

@@ -27,7 +27,7 @@ from dreamgym.experience.format import (
 
 
 def test_special_tokens_cover_every_tag_once():
-    assert len(SPECIAL_TOKENS) == len(set(SPECIAL_TOKENS)) == 20
+    assert len(SPECIAL_TOKENS) == len(set(SPECIAL_TOKENS)) == 22  # ten field pairs and the task writer's <gen>
     assert all(t.startswith("<") and t.endswith(">") for t in SPECIAL_TOKENS)
     opens = {t for t in SPECIAL_TOKENS if not t.startswith("</")}
     assert {t.replace("</", "<") for t in SPECIAL_TOKENS if t.startswith("</")} == opens
@@ -178,3 +178,12 @@ def test_require_reasoning_switch():
     assert "missing <think>" in parse_target(without, require_reasoning=True).reason
     assert "unexpected <think>" in parse_target(with_think, require_reasoning=False).reason
     assert parse_target(without, require_reasoning=False).reasoning == ""
+
+
+def test_task_text_parses_only_a_finished_tagless_instruction():
+    from dreamgym.experience.format import ParseFailure, parse_task_text
+
+    assert parse_task_text("  pick up   the red ball </gen><eos>") == "pick up the red ball"
+    for bad, why in (("pick up the red ball", "no </gen>"), ("  </gen>", "empty"), ("go <obs></gen>", "markup tag")):
+        got = parse_task_text(bad)
+        assert isinstance(got, ParseFailure) and why in got.reason

@@ -19,6 +19,7 @@ STAGE_MODULES = {
     "seed_buffer": ["flows/buffer.py", "dreamgym/stages/buffer.py"],
     "train_experience_model": ["flows/experience.py", "dreamgym/stages/experience.py"],
     "train_policy": ["flows/policy.py", "dreamgym/stages/policy.py"],
+    "dreamgym_loop": ["flows/dreamgym_loop.py", "dreamgym/stages/loop.py", "dreamgym/stages/policy.py"],
 }
 #: DreamGymConfig members that read other sections
 DERIVED = {"env_kwargs": ["envs"], "policy_env_kwargs": ["policy", "envs"], "experiment_name": ["project.name", "tracking.experiment"]}

@@ -257,3 +257,26 @@ def test_experience_gate_threshold_zero_is_off_and_nan_fails_when_on():
     assert [c.check for c in report.failed] == ["consistency is defined"]
     with pytest.raises(DreamGymError, match="unknown threshold"):
         validate_experience_model(no_rule, _table(), {"min_vibes": 0.5}, "e")
+
+
+def test_the_loop_guard_rejects_a_broken_synthetic_batch():
+    """validate_synthetic_batch: a good batch passes; low parse rate, a runaway episode, a real row among the
+    synthetic ones and an empty state are each named."""
+    from dreamgym.quality import validate_synthetic_batch
+
+    def toy_rows(n, episode):
+        return [dict(episode_id=episode, task_id="toy/0", env="toy", t=i, state=f"s{i}", action="a",
+                     next_state=f"s{i + 1}", reward=0.0, done=False, success=False, valid_action=True,
+                     source="synthetic", reasoning="", policy_version="p", model_version="m", iteration=1,
+                     split="train", parse_failure="") for i in range(n)]
+
+    good = pd.DataFrame(toy_rows(4, episode="a") + toy_rows(4, episode="b"))
+    assert validate_synthetic_batch(good, horizon=5, min_parse_rate=0.9).ok
+    bad = pd.DataFrame(toy_rows(8, episode="a") + toy_rows(4, episode="b"))
+    bad.loc[0:5, ["parse_failure", "valid_action", "reward"]] = ["no </done>", False, 0.0]
+    bad.loc[9, "source"], bad.loc[10, "state"] = "real", ""
+    report = validate_synthetic_batch(bad, horizon=5, min_parse_rate=0.9)
+    text = report.to_text()
+    assert not report.ok and "parse rate 0.500 >= 0.9" in text and "no episode longer than the horizon (5" in text
+    assert "every row is synthetic" in text and "state non-empty" in text
+    assert report.stats["parse_failures"] == 6 and report.stats["max_episode_len"] == 8
