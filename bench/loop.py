@@ -21,6 +21,7 @@ Prints one JSON object: seconds per iteration and the share of each part (shares
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -76,12 +77,14 @@ def main() -> None:
             sys.exit(1)
         from dreamgym.tracking import Tracker
 
-        parts, holder, eval_envs = stage.build_parts(cfg, ROOT, steps, tasks, xm, Tracker(), None)
+        with contextlib.redirect_stdout(sys.stderr):  # TRL prints the BC run's log lines: stdout is the JSON only
+            parts, holder, eval_envs = stage.build_parts(cfg, ROOT, steps, tasks, xm, Tracker(), None)
         parts.evaluate = None
         loop = stage.make_loop(cfg, ROOT, parts, holder, Tracker())
         rows = []
         for n in range(1, iters + 2):
-            m = loop.iteration(n)
+            with contextlib.redirect_stdout(sys.stderr):
+                m = loop.iteration(n)
             if n > 1:  # the first is the warm-up
                 rows.append(m)
         for e in [*eval_envs, parts.real_env]:

@@ -1,7 +1,7 @@
 """DreamGym loop stage: the policy practises against the experience model (0 real RL steps), the replay buffer and
 the task pool grow with it, and it is measured in the real env beside its baselines.
 
-    python -m flows.dreamgym_loop                            # params.yaml: the registered babyai model, 60 iterations
+    python -m flows.dreamgym_loop                            # params.yaml: the registered babyai model, 120 iterations
     python -m flows.dreamgym_loop --preset tiny              # two iterations on the stage's ungated tiny model
     python -m flows.dreamgym_loop -S loop.experience_model=stage -S loop.require_gate=false   # an ungated model
     python -m flows.dreamgym_loop -S curriculum.task_generation=false    # the 'w/o task generation' ablation
@@ -37,6 +37,7 @@ from flows.common import (
 load_model = task(stage.experience_model, cache_policy=NO_CACHE)  # models, envs, trackers: nothing to hash
 build_parts = task(stage.build_parts, cache_policy=NO_CACHE)
 measure_baselines = task(stage.measure_baselines, cache_policy=NO_CACHE)
+start_evaluation = task(stage.start_evaluation, cache_policy=NO_CACHE)
 finish = task(stage.finish, cache_policy=NO_CACHE)
 
 
@@ -56,8 +57,9 @@ def loop_flow(cfg: DreamGymConfig, root: str = ".") -> dict:
         t.log_params({"loop.resumed_from": loop.completed})
         base = measure_baselines(cfg, parts.real_env)
         t.log_metrics(base)
+        start = start_evaluation(cfg, loop, eval_envs, t)
         loop.run(cfg.loop.iterations)
-        result = finish(cfg, loop, t, out_dir, base, eval_envs)
+        result = finish(cfg, loop, t, out_dir, base, eval_envs, start)
         write_record(out_dir / "metrics.json", result)
         get_run_logger().info(stage.summary(cfg, result))
     return result

@@ -224,8 +224,30 @@ def tags(cfg: DreamGymConfig, spec, gate: str) -> dict[str, str]:
             "experience_gate": gate, "method": "dreamgym", "loop": loop_name(cfg)}
 
 
+def start_evaluation(cfg: DreamGymConfig, loop, eval_envs, tracker: Tracker) -> dict[str, float]:
+    """The starting policy (the BC warm start) on the final split's loop.final_episodes tasks, as
+    `eval/<split>_start_*`: measured before the first iteration and kept in the loop's folder (start.json,
+    written atomically), so a resumed loop reports the same start."""
+    import json
+
+    from dreamgym.stages import policy as pstage
+
+    path = Path(loop.dir) / "start.json"
+    if path.is_file():
+        got = json.loads(path.read_text())
+    else:
+        fs = cfg.policy.eval.final_split
+        tasks = loop.p.real_env.list_tasks(fs, n=cfg.loop.final_episodes)
+        got = pstage.evaluate(cfg, loop.p.agent, eval_envs, tasks, f"eval/{fs}_start_")
+        tmp = path.with_name(".start.json.tmp")
+        tmp.write_text(json.dumps(got))
+        tmp.replace(path)
+    tracker.log_metrics(got)
+    return got
+
+
 def finish(cfg: DreamGymConfig, loop, tracker: Tracker, out_dir: Path, base: Mapping[str, float],
-           eval_envs) -> dict[str, Any]:
+           eval_envs, start: Mapping[str, float] | None = None) -> dict[str, Any]:
     """The final real test evaluation (loop.final_episodes tasks, beside random and expert), the policy saved to
     out_dir/models/<loop name> and logged (registered as dreamgym-loop-policy-<env>); returns the stage's record."""
     from dreamgym.policy.checkpoint import plain_model, save_policy
@@ -246,7 +268,8 @@ def finish(cfg: DreamGymConfig, loop, tracker: Tracker, out_dir: Path, base: Map
     return {"env": p.env, "algo": p.rl.algo, "seed": p.seed, "loop": name, "run_id": tracker.run_id,
             "iterations": loop.completed, "registered_version": version, "counters": dict(loop.counters),
             "eval_start": loop.curve[0] if loop.curve else None, "eval_end": loop.curve[-1] if loop.curve else None,
-            "final": final, "baselines": dict(base), "resumed": getattr(loop, "resumed", {})}
+            "final": final, "start": dict(start or {}), "baselines": dict(base),
+            "resumed": getattr(loop, "resumed", {})}
 
 
 def summary(cfg: DreamGymConfig, r: Mapping[str, Any]) -> str:
@@ -254,7 +277,8 @@ def summary(cfg: DreamGymConfig, r: Mapping[str, Any]) -> str:
     fs = cfg.policy.eval.final_split
     if "final" not in r:
         return "no result"
-    f, b = r["final"], r["baselines"]
+    f, b, s0 = r["final"], r["baselines"], r.get("start") or {}
+    start = f"from {s0[f'eval/{fs}_start_success']:.2f} (BC) " if s0 else ""
     return (f"{r['loop']}: {r['iterations']} iterations, real RL steps {r['counters']['real_steps']}; {fs} success "
-            f"{f[f'eval/{fs}_success']:.2f} [{f[f'eval/{fs}_ci_low']:.2f}, {f[f'eval/{fs}_ci_high']:.2f}] "
+            f"{start}to {f[f'eval/{fs}_success']:.2f} [{f[f'eval/{fs}_ci_low']:.2f}, {f[f'eval/{fs}_ci_high']:.2f}] "
             f"(random {b[f'eval/{fs}_random_success']:.2f}, expert {b[f'eval/{fs}_expert_success']:.2f})")
