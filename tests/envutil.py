@@ -129,3 +129,12 @@ def check_rationale(spec, row: dict, instruction: str = "", success_words: tuple
     if row["reward"] > 0:
         assert any(w in note for w in success_words), note
     return note
+
+
+def expert_solves(env, task) -> bool:
+    """Whether the env's expert, from a reset of `task`, ends the episode in success (before the step limit)."""
+    env.reset(task)
+    done, info = False, {}
+    while not done:
+        _, _, done, info = env.step(env.expert_action())
+    return bool(info["success"])

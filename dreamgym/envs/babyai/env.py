@@ -9,6 +9,11 @@ Actions: "turn left", "turn right", "move forward", "toggle", "drop" and, for ob
 "toggle and go through <door> <n>" (closed doors, or locked ones when carrying the key). A high-level action
 runs its primitive minigrid steps internally (planned through visible cells) and counts as one step here.
 
+Generated tasks (tasks.py) keep their parent's level and seed and carry their own mission in `spec["mission"]`:
+after the level's reset it replaces the level's mission (minigrid's instruction object, verifier reset), so
+success is minigrid's verification and the bot, built from the env's instruction, plans for it; a mission no
+object of the grid matches raises DreamGymError at reset.
+
 The expert drives minigrid's BabyAIBot and translates its primitive action into the text above. While the agent
 follows the expert the bot keeps its plan; after any other (valid) action a fresh bot is planned from the current
 state, seeded with every cell the agent has seen so far.
@@ -24,6 +29,7 @@ import numpy as np
 
 from dreamgym.data.schema import SPLITS, Task
 from dreamgym.envs.babyai.rules import normalized
+from dreamgym.envs.babyai.tasks import parse_mission
 from dreamgym.envs.babyai.view import (
     DROP,
     FORWARD,
@@ -37,7 +43,7 @@ from dreamgym.envs.babyai.view import (
     visible_cells,
 )
 from dreamgym.envs.base import TextEnv, check_split
-from dreamgym.errors import ConfigError
+from dreamgym.errors import ConfigError, DreamGymError
 
 DEFAULT_LEVELS = (
     "GoToRedBallNoDists",
@@ -174,6 +180,13 @@ class BabyAIEnv(TextEnv):
         self._reset_episode_state()
         self._gym = self._reset_inner(level, seed)
         u = self._gym.unwrapped
+        if "mission" in task.spec:
+            try:
+                _set_mission(u, str(task.spec["mission"]), task.task_id)
+            except DreamGymError:
+                self._reset_episode_state()
+                self.done = True  # no episode to step
+                raise
         self._seen = np.zeros((u.width, u.height), dtype=bool)
         return self._observe()
 
@@ -314,6 +327,24 @@ class BabyAIEnv(TextEnv):
         self._envs = {}
         self._reset_episode_state()
         self.done = True
+
+
+def _set_mission(u, mission: str, task_id: str) -> None:
+    """Make `mission` (tasks.py's grammar) the mission of the freshly reset level `u` (the unwrapped env): its
+    minigrid instruction on this grid, verifier reset, so `step` verifies it and a new bot plans for it;
+    DreamGymError when it does not parse or no object of the grid matches it."""
+    from minigrid.envs.babyai.core.verifier import GoToInstr, ObjDesc, PickupInstr
+
+    parsed = parse_mission(mission)
+    if isinstance(parsed, str):
+        raise DreamGymError(f"babyai task '{task_id}': mission '{mission[:80]}' is not of the grammar: {parsed}")
+    kind, color, typ, loc = parsed
+    desc = ObjDesc(typ, color, loc)
+    instrs = PickupInstr(desc) if kind == "pickup" else GoToInstr(desc)
+    instrs.reset_verifier(u)
+    if not desc.obj_set:
+        raise DreamGymError(f"babyai task '{task_id}': no object of its grid matches '{mission}' (infeasible)")
+    u.instrs, u.mission = instrs, mission
 
 
 def _has_instr(instr, kinds) -> bool:
