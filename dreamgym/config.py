@@ -213,6 +213,8 @@ class DreamGymConfig(StrictConfig):
                 merged = model.model_validate({**self.envs.kwargs(env), **over})
             except ValidationError as e:
                 where, msg = _explain(e.errors()[0], model, ("policy", "env_kwargs"))
+                if e.errors()[0]["type"] == "extra_forbidden":
+                    msg += f" (policy.env_kwargs overlays envs.{env}; empty it with -S policy.env_kwargs={{}})"
                 raise _at(where, msg) from None
             coerced = merged.model_dump(include=set(over))
             if coerced != over:
@@ -253,7 +255,8 @@ def deep_merge(base: dict, over: dict) -> dict:
 
 
 def parse_override(item: str) -> dict:
-    """`a.b.c=value` -> {"a": {"b": {"c": value}}}, value parsed as YAML (so 3 is an int, [1,2] a list)."""
+    """`a.b.c=value` -> {"a": {"b": {"c": value}}}, value parsed as YAML (so 3 is an int, [1,2] a list).
+    resolve_config merges it into the config, except that `a.b={}` empties the mapping a.b."""
     if "=" not in item:
         raise ConfigError(f"override '{item}' is not of the form key.path=value")
     key, raw = item.split("=", 1)
@@ -331,7 +334,18 @@ def resolve_config(raw: dict, preset: str | None = None, overrides: list[str] | 
     A rejected value raises ConfigError with one line: the key, what is wrong with it, the value given."""
     merged = deep_merge(raw or {}, load_preset(preset) if preset else {})
     for item in overrides or []:
-        merged = deep_merge(merged, parse_override(item))
+        over = parse_override(item)
+        merged = deep_merge(merged, over)
+        path, leaf = [], over
+        while isinstance(leaf, dict) and len(leaf) == 1 and isinstance(next(iter(leaf.values())), dict):
+            key = next(iter(leaf))
+            path.append(key)
+            leaf = leaf[key]
+        if leaf == {} and path:  # `key={}` empties a mapping (a merge would keep its keys)
+            node = merged
+            for key in path[:-1]:
+                node = node[key]
+            node[path[-1]] = {}
     try:
         return DreamGymConfig.model_validate(merged)
     except ValidationError as e:

@@ -29,6 +29,15 @@ def test_overrides_are_yaml_typed():
     assert cfg.seed_data.noise_eps == 0.5 and cfg.env_kwargs("babyai")["max_steps"] == 9
 
 
+def test_an_empty_mapping_override_empties_it_so_the_policy_can_switch_env():
+    with pytest.raises(ConfigError, match=r"unknown key 'levels'.*empty it with -S policy.env_kwargs=\{\}"):
+        load_config(ROOT / "params.yaml", overrides=["policy.env=textcraft"])
+    cfg = load_config(ROOT / "params.yaml", overrides=["policy.env=textcraft", "policy.env_kwargs={}"])
+    assert cfg.policy.env_kwargs == {} and cfg.policy_env_kwargs() == cfg.env_kwargs("textcraft")
+    cfg = load_config(ROOT / "params.yaml", overrides=["policy.env_kwargs.levels=[GoToLocal]"])  # others merge
+    assert cfg.policy.env_kwargs == {"levels": ["GoToLocal"], "action_set": "primitive"}
+
+
 @pytest.mark.parametrize("raw, match", [
     ({"seed_data": {"noise_eps": 2}}, "seed_data.noise_eps"),
     ({"seed_data": {"policy_mix": {"expert": 0.9}}}, "sum to 1"),
