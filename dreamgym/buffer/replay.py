@@ -329,12 +329,14 @@ class ReplayBuffer:
             return int(data.num_rows)
 
     def _embed(self, chunk: pa.Table, progress: Progress | None = None, start: int = 0, total: int = 0) -> np.ndarray:
-        """The embeddings of the Step rows `chunk`; then progress(start + rows, total) if given."""
+        """The embeddings of the Step rows `chunk` (each distinct transition text embedded once); then
+        progress(start + rows, total) if given."""
         states = chunk.column("state").to_pylist()
         if self.state_key is not None:
             states = [self.state_key(e, s) for e, s in zip(chunk.column("env").to_pylist(), states, strict=True)]
         texts = [transition_text(s, a) for s, a in zip(states, chunk.column("action").to_pylist(), strict=True)]
-        vecs = np.asarray(self.embedder.embed(texts), dtype=np.float32)
+        unique, where = np.unique(np.asarray(texts, dtype=object), return_inverse=True)  # a loop's group repeats ~half
+        vecs = np.asarray(self.embedder.embed(list(unique)), dtype=np.float32)[where.reshape(-1)]
         if progress is not None:
             progress(start + chunk.num_rows, total)
         return vecs

@@ -320,3 +320,17 @@ def test_atomic_add_delete_where_and_copy_from(make_buffer, tmp_path, hashing):
     assert got["state"] == "state 3" and got["episode_id"] == "a"  # the vectors came along
     with pytest.raises(DreamGymError, match="not empty"):
         other.copy_from(buf)
+
+
+def test_add_embeds_each_distinct_transition_once(make_buffer, monkeypatch):
+    buf = make_buffer(batch_size=64)
+    # a loop's group of episodes repeats its states and actions: 3 episodes of the same 10 transitions
+    rows = [dict(r, t=i % 10, episode_id=f"ep{i // 10}") for i, r in enumerate(random_rows(10, seed=3) * 3)]
+    seen: list[list[str]] = []
+    embed = buf.embedder.embed
+    monkeypatch.setattr(buf.embedder, "embed", lambda texts: seen.append(list(texts)) or embed(texts))
+    assert buf.add(rows, atomic=True) == 30
+    assert len(seen) == 1 and len(seen[0]) == len(set(seen[0])) == 10
+    got = buf._table.search().select(["state", "action", "vector"]).limit(None).to_pandas()
+    want = embed([transition_text(s, a) for s, a in zip(got["state"], got["action"], strict=True)])
+    assert len(got) == 30 and np.allclose(np.stack(got["vector"].to_list()), want, atol=1e-6)
