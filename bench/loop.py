@@ -8,7 +8,8 @@ train_experience_model stage's artifacts/experience/models/<env>, gated or not),
 off, the loop's folder in a temp dir (its buffer starts empty). One warm-up iteration, then `--iterations` timed
 ones at the configured batch (policy.rl.tasks_per_update x group_size episodes, the first horizon stage). The
 policy is warm-started by behaviour cloning as in the stage (--quick: an untrained policy, which plays to the
-horizon: the longest episodes). Real val evaluations are left out (eval_every: 0).
+horizon: the longest episodes). Real val evaluations are left out (eval_every: 0), and the reward-hacking guard
+only logs (stop_on_hacking: false).
 
     python bench/loop.py                       # babyai, 3 timed iterations
     python bench/loop.py --quick               # same keys: 1 timed iteration, 2 tasks x 4 rollouts, ~1 minute
@@ -54,7 +55,8 @@ def main() -> None:
     from dreamgym.errors import DreamGymError
     from dreamgym.stages import loop as stage
 
-    over = ["tracking.enabled=false", "loop.require_gate=false", "loop.eval_every=0", "loop.name=bench"]
+    over = ["tracking.enabled=false", "loop.require_gate=false", "loop.eval_every=0", "loop.name=bench",
+            "loop.guard.stop_on_hacking=false"]  # timing only: a drifting model must not stop it
     if args.env:
         over.append(f"policy.env={args.env}")
     if args.quick:
