@@ -254,9 +254,8 @@ def deep_merge(base: dict, over: dict) -> dict:
     return out
 
 
-def parse_override(item: str) -> dict:
-    """`a.b.c=value` -> {"a": {"b": {"c": value}}}, value parsed as YAML (so 3 is an int, [1,2] a list).
-    resolve_config merges it into the config, except that `a.b={}` empties the mapping a.b."""
+def _split_override(item: str) -> tuple[list[str], Any]:
+    """`a.b.c=value` -> (["a", "b", "c"], value parsed as YAML)."""
     if "=" not in item:
         raise ConfigError(f"override '{item}' is not of the form key.path=value")
     key, raw = item.split("=", 1)
@@ -264,9 +263,14 @@ def parse_override(item: str) -> dict:
     if not parts:
         raise ConfigError(f"override '{item}' has an empty key")
     try:
-        value = yaml.safe_load(raw)
+        return parts, yaml.safe_load(raw)
     except yaml.YAMLError as e:
         raise ConfigError(f"override '{item}': value is not valid YAML ({e.problem})") from None
+
+
+def parse_override(item: str) -> dict:
+    """`a.b.c=value` -> {"a": {"b": {"c": value}}}, value parsed as YAML (so 3 is an int, [1,2] a list)."""
+    parts, value = _split_override(item)
     node: dict = {}
     cur = node
     for p in parts[:-1]:
@@ -274,6 +278,19 @@ def parse_override(item: str) -> dict:
         cur = cur[p]
     cur[parts[-1]] = value
     return node
+
+
+def apply_override(config: dict, item: str) -> dict:
+    """`config` with the override `a.b.c=value` merged in (a new dict); `a.b={}` empties the mapping a.b, which a
+    merge would keep."""
+    merged = deep_merge(config, parse_override(item))
+    parts, value = _split_override(item)
+    if value == {}:
+        node = merged
+        for p in parts[:-1]:
+            node = node[p]
+        node[parts[-1]] = {}
+    return merged
 
 
 def preset_names() -> list[str]:
@@ -334,18 +351,7 @@ def resolve_config(raw: dict, preset: str | None = None, overrides: list[str] | 
     A rejected value raises ConfigError with one line: the key, what is wrong with it, the value given."""
     merged = deep_merge(raw or {}, load_preset(preset) if preset else {})
     for item in overrides or []:
-        over = parse_override(item)
-        merged = deep_merge(merged, over)
-        path, leaf = [], over
-        while isinstance(leaf, dict) and len(leaf) == 1 and isinstance(next(iter(leaf.values())), dict):
-            key = next(iter(leaf))
-            path.append(key)
-            leaf = leaf[key]
-        if leaf == {} and path:  # `key={}` empties a mapping (a merge would keep its keys)
-            node = merged
-            for key in path[:-1]:
-                node = node[key]
-            node[path[-1]] = {}
+        merged = apply_override(merged, item)
     try:
         return DreamGymConfig.model_validate(merged)
     except ValidationError as e:

@@ -335,8 +335,9 @@ class ReplayBuffer:
         if self.state_key is not None:
             states = [self.state_key(e, s) for e, s in zip(chunk.column("env").to_pylist(), states, strict=True)]
         texts = [transition_text(s, a) for s, a in zip(states, chunk.column("action").to_pylist(), strict=True)]
-        unique, where = np.unique(np.asarray(texts, dtype=object), return_inverse=True)  # a loop's group repeats ~half
-        vecs = np.asarray(self.embedder.embed(list(unique)), dtype=np.float32)[where.reshape(-1)]
+        first: dict[str, int] = {}  # a loop's group of episodes repeats about half its transitions
+        where = [first.setdefault(t, len(first)) for t in texts]
+        vecs = np.asarray(self.embedder.embed(list(first)), dtype=np.float32)[where]
         if progress is not None:
             progress(start + chunk.num_rows, total)
         return vecs

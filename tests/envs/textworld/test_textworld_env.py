@@ -298,10 +298,10 @@ def test_two_processes_generate_same_game(tmp_path):
 
 
 @pytest.mark.slow
-def test_expert_success_rate_25_val(game_dir):  # 25 games: each is generated (~2 s); `dreamgym baselines` measures 100
+def test_expert_success_rate_50_val(game_dir):
     e = make_env("textworld", game_dir=game_dir)
     try:
-        wins = sum(run_expert(e, t)[0]["success"] for t in e.list_tasks("val", n=25))
+        wins = sum(run_expert(e, t)[0]["success"] for t in e.list_tasks("val", n=50))
     finally:
         e.close()
-    assert wins >= 24
+    assert wins >= 48
