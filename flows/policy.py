@@ -5,8 +5,9 @@ held-out tasks, log and register it.
     python -m flows.policy --preset tiny                # seconds-long budgets (tests, CI)
     python -m flows.policy -S policy.rl.algo=ppo -S policy.seed=1
     python -m flows.policy -S policy.bc.demos=0         # RL from a random policy (no warm start)
+    python -m flows.policy -S policy.init=artifacts/policy/models/babyai   # RL from a saved policy (no BC)
 
-Steps: read data/<env> (the expert demos); build the policy (`policy.model`: tiny, with a tokenizer trained on
+Steps: read data/<env> (the expert demos); load `policy.init` when set, else build the policy (`policy.model`: tiny, with a tokenizer trained on
 the env's seed text; smollm2; or a local HF dir; LoRA optional); behaviour-clone `bc.demos` successful expert
 train episodes (TRL's SFTTrainer); evaluate on `eval.episodes` tasks of `eval.split` (the policy as trained,
 sampling, as eval/*; and greedy, as eval/greedy_*); `rl.updates`
@@ -33,8 +34,7 @@ from dreamgym.stages import policy as stage
 from flows.common import load_env_data, stage_main, tracker_for, write_record
 
 # models, envs and trackers: nothing to hash
-build_agent = task(stage.build_agent, cache_policy=NO_CACHE)
-warm_start = task(stage.warm_start, cache_policy=NO_CACHE)
+start_policy = task(stage.start_policy, cache_policy=NO_CACHE)
 measure_baselines = task(stage.measure_baselines, cache_policy=NO_CACHE)
 train_and_evaluate = task(stage.train_and_evaluate, cache_policy=NO_CACHE)
 finish = task(stage.finish, cache_policy=NO_CACHE)
@@ -50,8 +50,7 @@ def policy_flow(cfg: DreamGymConfig, root: str = ".") -> dict:
         steps, tasks = load_env_data(str(rootp / cfg.paths.data_dir), cfg.policy.env)
         envs = stage.make_envs(cfg)
         try:
-            agent = build_agent(cfg, rootp, steps, tasks, envs[0])
-            bc = warm_start(cfg, agent, envs[0], steps, tasks, t)
+            agent, bc = start_policy(cfg, rootp, steps, tasks, envs[0], t)
             base = measure_baselines(cfg, envs[0])
             t.log_metrics(base)
             curve, final = train_and_evaluate(cfg, agent, envs, t)

@@ -25,7 +25,6 @@ class LoopConfig(StrictConfig):
     iterations: int = Field(120, ge=0, description="loop iterations, each a batch of tasks, synthetic rollouts, one GRPO/PPO update, buffer write and curriculum (default: policy.rl.updates, real GRPO's count)")
     experience_model: str = Field("registry", description="registry: the latest registered (gate passed) dreamgym-experience-<policy.env>; stage: the train_experience_model stage's saved model of the env (artifacts/experience/models/<env>); else a saved experience model dir or an MLflow model URI")
     require_gate: bool = Field(True, description="refuse an experience model that is not the registry's (only models that passed their fidelity gate are registered); False: use it, the run tagged experience_gate=unchecked")
-    init_policy: str | None = Field(None, description="the policy to start from (a dir or MLflow URI); null: behaviour cloning on policy.bc.demos expert demos, as train_policy's warm start")
     replay: bool = Field(True, description="write every iteration's synthetic transitions to the loop's replay buffer (tagged iter-<n>) and retrieve from it when the model's k > 0; False: the 'w/o replay' ablation (k = 0, nothing written)")
     eval_every: int = Field(10, ge=0, description="iterations between real val evaluations (0: before and after the loop only)")
     eval_episodes: int = Field(100, ge=1, description="val tasks per real evaluation (one episode each)")

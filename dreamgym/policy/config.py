@@ -73,6 +73,7 @@ class PolicyConfig(StrictConfig):
     score_norm: Literal["mean", "sum"] = Field("mean", description="score mode: a candidate's score is the mean (or sum) of its token log-probs")
     batch_size: int = Field(64, ge=1, description="rows per forward pass while acting")
     seed: int = Field(0, description="model init, task sampling and action sampling")
+    init: str | None = Field(None, description="a saved policy to start from (a dir written by save_policy, or an MLflow model URI) in train_policy and the DreamGym loop; null: a fresh policy warm-started by behaviour cloning (bc)")
     rl: RLParams = Field(default_factory=RLParams)
     bc: BCParams = Field(default_factory=BCParams)
     eval: PolicyEvalParams = Field(default_factory=PolicyEvalParams)

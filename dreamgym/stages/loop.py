@@ -139,26 +139,21 @@ def open_buffer(cfg: DreamGymConfig, root: str | Path, seed_tag: str | None):
 
 
 def build_parts(cfg: DreamGymConfig, root: str | Path, steps, tasks, xm, tracker: Tracker, seed_tag: str | None):
-    """Everything the loop runs on (loop.LoopParts): the policy (loop.init_policy, or a fresh one warm-started by
-    behaviour cloning as train_policy does), its trainer over one SyntheticEnv per rollout, the pool and its store,
+    """Everything the loop runs on (loop.LoopParts): the policy (policy.init, or a fresh one warm-started by
+    behaviour cloning, as train_policy's: stages.policy.start_policy), its trainer over one SyntheticEnv per rollout, the pool and its store,
     the buffer, one real env, the held-out task keys, the real val evaluation and PPO's task embedder."""
     from dreamgym.curriculum.pool import PoolStore, TaskPool, task_key
     from dreamgym.envs import make_env
     from dreamgym.experience.retrieval import buffer_retriever
     from dreamgym.experience.synthetic import SyntheticEnv
     from dreamgym.loop.loop import LoopParts
-    from dreamgym.policy.checkpoint import load_policy
     from dreamgym.policy.trainer import PolicyTrainer
     from dreamgym.stages import policy as pstage
 
     p, kw = cfg.policy, cfg.policy_env_kwargs()
     prepare_dir(cfg, root)
     real = make_env(p.env, **kw)
-    if cfg.loop.init_policy:
-        agent = load_policy(cfg.loop.init_policy, cfg=p, tracking_uri=cfg.tracking.tracking_uri)
-    else:
-        agent = pstage.build_agent(cfg, root, steps, tasks, real)
-        pstage.warm_start(cfg, agent, real, steps, tasks, tracker)
+    agent, _ = pstage.start_policy(cfg, root, steps, tasks, real, tracker)
     buf = open_buffer(cfg, root, seed_tag)
     if buf is None or xm.spec.k == 0:
         xm.spec = dataclasses.replace(xm.spec, k=0)

@@ -2,8 +2,7 @@
 evaluate it beside its baselines, log and register it.
 
     envs = make_envs(cfg)                                          # tasks_per_update x group_size real envs
-    agent = build_agent(cfg, root, steps, tasks, envs[0])
-    bc = warm_start(cfg, agent, envs[0], steps, tasks, tracker)
+    agent, bc = start_policy(cfg, root, steps, tasks, envs[0], tracker)   # policy.init, else build + BC warm start
     base = measure_baselines(cfg, envs[0])                         # random and expert on the eval and final tasks
     curve, final = train_and_evaluate(cfg, agent, envs, tracker)
     record = finish(cfg, agent, tracker, curve, final, base, bc, out_dir)
@@ -50,7 +49,7 @@ def tags(cfg: DreamGymConfig) -> dict[str, str]:
     """The run's tags (also on every registered version): stage, env, algorithm, seed, warm start."""
     p = cfg.policy
     return {"stage": STAGE, "env": p.env, "algo": p.rl.algo, "seed": str(p.seed),
-            "warm_start": f"bc-{p.bc.demos}" if p.bc.demos else "none"}
+            "warm_start": "init" if p.init else f"bc-{p.bc.demos}" if p.bc.demos else "none"}
 
 
 def run_name(cfg: DreamGymConfig) -> str:
@@ -66,6 +65,20 @@ def make_envs(cfg: DreamGymConfig) -> list[TextEnv]:
 def build_agent(cfg: DreamGymConfig, root: str | Path, steps, tasks, env: TextEnv) -> Agent:
     """A fresh policy per `policy.model`; a tiny model's tokenizer is trained on the env's seed text."""
     return make_agent(cfg.policy, Path(root) / cfg.policy.model.cache_dir, texts=policy_texts(steps, tasks, env))
+
+
+def start_policy(cfg: DreamGymConfig, root: str | Path, steps, tasks, env: TextEnv,
+                 tracker: Tracker) -> tuple[Agent, SFTResult | None]:
+    """The policy RL starts from: the saved one at `policy.init` (no warm start; its own settings, the config's
+    where it has none), else a fresh one (build_agent) behaviour-cloned by warm_start. Returns (agent, BC result or
+    None)."""
+    p = cfg.policy
+    if p.init:
+        from dreamgym.policy.checkpoint import load_policy
+
+        return load_policy(p.init, cfg=p, tracking_uri=cfg.tracking.tracking_uri), None
+    agent = build_agent(cfg, root, steps, tasks, env)
+    return agent, warm_start(cfg, agent, env, steps, tasks, tracker)
 
 
 def warm_start(cfg: DreamGymConfig, agent: Agent, env: TextEnv, steps, tasks, tracker: Tracker) -> SFTResult | None:

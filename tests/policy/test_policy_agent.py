@@ -96,6 +96,27 @@ def test_saved_policy_reloads_with_its_settings_and_acts_identically(rows, tmp_p
         load_policy(tmp_path)
 
 
+def test_policy_init_starts_from_the_saved_policy_without_cloning(rows, tmp_path):
+    """policy.init: train_policy and the loop start from the saved weights; no BC runs (the demos are not read)."""
+    from dreamgym.config import load_config
+    from dreamgym.stages import policy as pstage
+    from dreamgym.tracking import Tracker
+
+    agent = tiny_agent(rows, tmp_path, history_window=3)
+    save_policy(agent, tmp_path / "policy")
+    params = Path(__file__).resolve().parents[2] / "params.yaml"
+    cfg = load_config(params, None, [f"policy.init={tmp_path / 'policy'}", "policy.bc.demos=10"])
+    with make_env("babyai", **EASY) as env:
+        again, bc = pstage.start_policy(cfg, tmp_path, None, None, env, Tracker())
+    assert bc is None and pstage.tags(cfg)["warm_start"] == "init"
+    assert again.acting.history_window == 3
+    for (name, w), (_, v) in zip(agent.model.state_dict().items(), again.model.state_dict().items(), strict=True):
+        assert torch.equal(w, v), name
+    bad = cfg.model_copy(update={"policy": cfg.policy.model_copy(update={"init": str(tmp_path / "nothing")})})
+    with pytest.raises(DreamGymError, match="nothing"):
+        pstage.start_policy(bad, tmp_path, None, None, env, Tracker())
+
+
 def _restore(path: Path, stored: dict) -> Path:
     """Rewrite the agent settings in a saved policy's config.json."""
     cfg = json.loads((path / "config.json").read_text())
