@@ -7,10 +7,11 @@ the task pool grow with it, and it is measured in the real env beside its baseli
     python -m flows.dreamgym_loop -S curriculum.task_generation=false    # the 'w/o task generation' ablation
 
 Steps: load the experience model (dreamgym.stages.loop.experience_model); load the policy at policy.init, else
-warm-start a fresh one by behaviour cloning (policy.bc); measure random and expert on the val and test tasks; run (or resume, after a kill) the loop
-of dreamgym.loop (each iteration a nested MLflow run: buffer and pool tags, variance, synthetic and real val
-success, parse failures, the gap monitor); evaluate on the test tasks; save, log and register the policy as
-`dreamgym-loop-policy-<env>`. Writes artifacts/loop/runs/<name>/, artifacts/loop/models/<name> and artifacts/loop/metrics.json (a DVC metric).
+warm-start a fresh one by behaviour cloning (policy.bc); measure random and expert on the val and test tasks; run
+(or resume, after a kill) the loop of dreamgym.loop (each iteration a nested MLflow run: buffer and pool tags,
+variance, synthetic and real val success, parse failures, the gap monitor); evaluate on the test tasks; save, log
+and register the policy as `dreamgym-loop-policy-<env>`. Writes artifacts/loop/runs/<name>/,
+artifacts/loop/models/<name> and artifacts/loop/metrics.json (a DVC metric).
 Simplification: one env per loop (policy.env); see dreamgym/loop/loop.py for the iteration and its resume.
 """
 

@@ -7,15 +7,15 @@ held-out tasks, log and register it.
     python -m flows.policy -S policy.bc.demos=0         # RL from a random policy (no warm start)
     python -m flows.policy -S policy.init=artifacts/policy/models/babyai   # RL from a saved policy (no BC)
 
-Steps: read data/<env> (the expert demos); load `policy.init` when set, else build the policy (`policy.model`: tiny, with a tokenizer trained on
-the env's seed text; smollm2; or a local HF dir; LoRA optional); behaviour-clone `bc.demos` successful expert
-train episodes (TRL's SFTTrainer); evaluate on `eval.episodes` tasks of `eval.split` (the policy as trained,
-sampling, as eval/*; and greedy, as eval/greedy_*); `rl.updates`
-GRPO/PPO updates on train tasks with the horizon schedule, evaluating every `eval.every` updates and logging a
-checkpoint every `checkpoint_every`; a final evaluation on `eval.final_split`. MLflow: the config, rl/* per
-update, eval/* per evaluation, the learning curve (JSON and plot), and the checkpoints and the final policy,
-each registered as a version of `dreamgym-policy-<env>` (tags: update, final, env, algo, seed). Writes
-artifacts/policy/models/<env> and artifacts/policy/metrics.json (a DVC metric).
+Steps: read data/<env> (the expert demos); load `policy.init` when set, else build the policy (`policy.model`: tiny,
+with a tokenizer trained on the env's seed text; smollm2; or a local HF dir; LoRA optional) and behaviour-clone
+`bc.demos` successful expert train episodes (TRL's SFTTrainer); evaluate on `eval.episodes` tasks of `eval.split`
+(the policy as trained, sampling, as eval/*; and greedy, as eval/greedy_*); `rl.updates` GRPO/PPO updates on train
+tasks with the horizon schedule, evaluating every `eval.every` updates and logging a checkpoint every
+`checkpoint_every`; a final evaluation on `eval.final_split`. MLflow: the config, rl/* per update, eval/* per
+evaluation, the learning curve (JSON and plot), and the checkpoints and the final policy, each registered as a
+version of `dreamgym-policy-<env>` (tags: update, final, env, algo, seed). Writes artifacts/policy/models/<env> and
+artifacts/policy/metrics.json (a DVC metric).
 
 Simplification: this stage trains in the real env (the baseline the paper compares against, and the sim-to-real
 phase); training against the experience model is the DreamGym loop's stage.

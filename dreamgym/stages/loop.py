@@ -139,9 +139,9 @@ def open_buffer(cfg: DreamGymConfig, root: str | Path, seed_tag: str | None):
 
 
 def build_parts(cfg: DreamGymConfig, root: str | Path, steps, tasks, xm, tracker: Tracker, seed_tag: str | None):
-    """Everything the loop runs on (loop.LoopParts): the policy (policy.init, or a fresh one warm-started by
-    behaviour cloning, as train_policy's: stages.policy.start_policy), its trainer over one SyntheticEnv per rollout, the pool and its store,
-    the buffer, one real env, the held-out task keys, the real val evaluation and PPO's task embedder."""
+    """Everything the loop runs on (loop.LoopParts): the policy (stages.policy.start_policy, as train_policy's:
+    policy.init, or a fresh one warm-started by behaviour cloning), its trainer over one SyntheticEnv per rollout,
+    the pool and its store, the buffer, one real env, the held-out task keys, the real val evaluation and PPO's task embedder."""
     from dreamgym.curriculum.pool import PoolStore, TaskPool, task_key
     from dreamgym.envs import make_env
     from dreamgym.experience.retrieval import buffer_retriever

@@ -74,9 +74,13 @@ def start_policy(cfg: DreamGymConfig, root: str | Path, steps, tasks, env: TextE
     None)."""
     p = cfg.policy
     if p.init:
+        from dreamgym.errors import DreamGymError
         from dreamgym.policy.checkpoint import load_policy
 
-        return load_policy(p.init, cfg=p, tracking_uri=cfg.tracking.tracking_uri), None
+        try:
+            return load_policy(p.init, cfg=p, tracking_uri=cfg.tracking.tracking_uri), None
+        except DreamGymError as e:
+            raise DreamGymError(f"policy.init {p.init!r}: {e}") from e
     agent = build_agent(cfg, root, steps, tasks, env)
     return agent, warm_start(cfg, agent, env, steps, tasks, tracker)
 

@@ -68,3 +68,13 @@ def test_policy_flow_clones_trains_evaluates_and_registers(seeded, capsys):
     assert rc == 0 and report["episodes"] == 3 and report["ci_low"] <= report["success"] <= report["ci_high"]
     assert report["random"]["episodes"] == report["expert"]["episodes"] == 3
     assert report["random"]["horizon"] == report["expert"]["horizon"] == report["horizon"] == 5
+    # policy.init naming no saved policy: one error line naming the key and the path, exit 2, nothing registered
+    from flows.policy import main as policy_main
+
+    capsys.readouterr()
+    rc = policy_main(["--root", str(repo), "--params", str(repo / "params.yaml"), "--preset", "tiny",
+                      "-S", f"tracking.tracking_uri=sqlite:///{tmp / 'mlflow.db'}",
+                      "-S", f"tracking.artifact_location={tmp / 'mlartifacts'}", "-S", f"policy.init={tmp / 'no-policy'}"])
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert rc == 2 and len(errors) == 1 and errors[0].startswith("error: policy.init") and "no-policy" in errors[0]
+    assert len(client.search_model_versions("name = 'dreamgym-policy-babyai'")) == len(versions)

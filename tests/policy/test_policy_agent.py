@@ -113,7 +113,7 @@ def test_policy_init_starts_from_the_saved_policy_without_cloning(rows, tmp_path
     for (name, w), (_, v) in zip(agent.model.state_dict().items(), again.model.state_dict().items(), strict=True):
         assert torch.equal(w, v), name
     bad = cfg.model_copy(update={"policy": cfg.policy.model_copy(update={"init": str(tmp_path / "nothing")})})
-    with pytest.raises(DreamGymError, match="nothing"):
+    with pytest.raises(DreamGymError, match="^policy.init '.*nothing': .*no model at .*nothing"):
         pstage.start_policy(bad, tmp_path, None, None, env, Tracker())
 
 
