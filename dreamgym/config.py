@@ -12,7 +12,7 @@ policy.env_kwargs (an overlay on envs.<policy.env>) is checked against the same 
 
 Each section's model sits beside its code (as the env configs do): seed_data in dreamgym/data/config.py,
 quality in dreamgym/quality/config.py, buffer in dreamgym/buffer/config.py, the model and SFT params in
-dreamgym/models/config.py, experience in dreamgym/experience/config.py, policy in dreamgym/policy/config.py,
+dreamgym/models/config.py, experience in dreamgym/experience/config.py, policy and s2r in dreamgym/policy/config.py,
 loop in dreamgym/loop/config.py, curriculum in dreamgym/curriculum/config.py;
 all derive from StrictConfig (dreamgym/configbase.py). This module keeps the project-wide sections (project,
 paths, tracking, envs, dvc), the cross-section checks of DreamGymConfig and the loading; it re-exports every
@@ -43,7 +43,7 @@ from dreamgym.errors import ConfigError, UnknownNameError
 from dreamgym.experience.config import ExperienceConfig, ExperienceGateConfig
 from dreamgym.loop.config import LoopConfig, LoopGuardConfig
 from dreamgym.models.config import ModelConfig, SFTParams
-from dreamgym.policy.config import BCParams, HorizonParams, PolicyConfig, PolicyEvalParams, RLParams
+from dreamgym.policy.config import BCParams, HorizonParams, PolicyConfig, PolicyEvalParams, RLParams, S2RConfig
 from dreamgym.quality.config import QualityConfig
 
 __all__ = [
@@ -51,7 +51,7 @@ __all__ = [
     "CurriculumConfig", "LoopConfig", "LoopGuardConfig",
     "DreamGymConfig", "DvcConfig", "EnvsConfig", "ExperienceConfig", "ExperienceGateConfig", "HorizonParams",
     "ModelConfig", "PathsConfig", "PolicyConfig", "PolicyEvalParams", "PolicyName", "ProjectConfig", "QualityConfig",
-    "RLParams", "SFTParams", "ScienceWorldEnvConfig", "SeedDataConfig", "StrictConfig", "TextCraftEnvConfig",
+    "RLParams", "S2RConfig", "SFTParams", "ScienceWorldEnvConfig", "SeedDataConfig", "StrictConfig", "TextCraftEnvConfig",
     "TextWorldEnvConfig", "TrackingConfig", "ENV_DEFAULTS", "deep_merge", "load_config", "load_preset", "parse_override",
     "preset_names", "resolve_config",
 ]
@@ -184,6 +184,7 @@ class DreamGymConfig(StrictConfig):
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     loop: LoopConfig = Field(default_factory=LoopConfig, description="the DreamGym loop: the policy (policy.*) trained against the experience model")
     curriculum: CurriculumConfig = Field(default_factory=CurriculumConfig, description="the loop's task selection and task generation")
+    s2r: S2RConfig = Field(default_factory=S2RConfig, description="sim-to-real: real-env RL from the loop's policy on a small real budget")
     dvc: DvcConfig = Field(default_factory=DvcConfig)
 
     @model_validator(mode="after")

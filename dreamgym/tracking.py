@@ -11,6 +11,8 @@ tracking_uri)` returns its (model, tokenizer). Metric names are namespaced by co
     rl/       policy training         eval/    real-env evaluation  perf/        throughput and memory
     judge/    the sim-to-real gap of an experience model (dreamgym.experience.gap)
     loop/     the DreamGym loop (iteration, real-step counts, pool and buffer sizes)
+    s2r/      sim-to-real (updates, evaluation steps)
+    real_steps/  real env steps that trained something, by source and in all (seed_data, loop, s2r, total)
 
 Every MLflow run records the process that started it (tags `dreamgym.pid`, `dreamgym.hostname`,
 `dreamgym.process_start`). A top-level run tagged `stage=S` first ends as KILLED every RUNNING run of stage S (and
@@ -30,7 +32,7 @@ from typing import Any
 
 from dreamgym.errors import DreamGymError
 
-NAMESPACES = ("data", "gate", "exp", "buffer", "curriculum", "rl", "eval", "judge", "perf", "loop")
+NAMESPACES = ("data", "gate", "exp", "buffer", "curriculum", "rl", "eval", "judge", "perf", "loop", "s2r", "real_steps")
 PID_TAG, HOST_TAG, START_TAG = "dreamgym.pid", "dreamgym.hostname", "dreamgym.process_start"
 PARENT_TAG = "mlflow.parentRunId"
 

@@ -14,8 +14,8 @@ from dreamgym.config import DreamGymConfig, load_config
 from dreamgym.errors import DreamGymError
 from dreamgym.tracking import tracker_for
 
-__all__ = ["buffer_snapshot_file", "config_from_args", "load_env_data", "read_buffer_snapshot", "run_cli", "stage_main",
-           "tracker_for", "write_record"]
+__all__ = ["buffer_snapshot_file", "config_from_args", "load_env_data", "read_buffer_snapshot", "read_record", "run_cli",
+           "stage_main", "tracker_for", "write_record"]
 
 # no telemetry calls from an offline machine (they only fail and log errors)
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
@@ -46,6 +46,14 @@ def write_record(path: Path, record: dict) -> Path:
     tmp.write_text(json.dumps(record, indent=2, sort_keys=True, default=str))
     os.replace(tmp, path)
     return path
+
+
+def read_record(path: Path) -> dict | None:
+    """A stage's JSON record written by write_record, or None when there is none (or it does not parse)."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def buffer_snapshot_file(cfg: DreamGymConfig, root: str | Path) -> Path:

@@ -78,3 +78,13 @@ class PolicyConfig(StrictConfig):
     bc: BCParams = Field(default_factory=BCParams)
     eval: PolicyEvalParams = Field(default_factory=PolicyEvalParams)
     checkpoint_every: int = Field(50, ge=0, description="updates between logged checkpoints (0: the final one only)")
+
+
+class S2RConfig(StrictConfig):
+    """The sim_to_real stage (dreamgym/stages/sim_to_real.py): real-env RL from the loop's policy on a small budget."""
+
+    init: str = Field("loop", description="the policy to transfer: 'loop' (the DreamGym loop's final policy of this config, artifacts/loop/models/<loop name>), a saved policy dir or an MLflow model URI")
+    real_steps: int = Field(4400, ge=0, description="real env steps of RL (B/16: real GRPO on the default benchmark spends ~70.5k in 120 updates); no update starts past it, the last may pass it by under one update's rollouts; 0: evaluate only")
+    max_updates: int = Field(120, ge=0, description="updates at most, whatever the real-step budget leaves (the policy's GRPO/PPO settings, policy.rl)")
+    eval_every: int = Field(2, ge=0, description="updates between real val evaluations during S2R (measurement: counted apart from real_steps; 0: before and after only)")
+    final_episodes: int = Field(1000, ge=1, description="test tasks of the final evaluation, beside random and expert (the loop's loop.final_episodes: the same tasks)")

@@ -266,12 +266,13 @@ class PolicyTrainer:
 def train_rl(trainer: PolicyTrainer, updates: int, *, evaluate: Callable[[], dict[str, float]] | None = None,
              eval_every: int = 0, on_metrics: Callable[[dict[str, float], int], None] | None = None,
              on_checkpoint: Callable[[int], None] | None = None, checkpoint_every: int = 0,
-             show_progress: bool = True) -> list[dict[str, float]]:
-    """Run `updates` trainer steps: metrics to `on_metrics(metrics, update)` (with `rl/env_steps`, the real or
-    synthetic env steps so far), `evaluate()` (eval/* metrics, e.g. EvalResult.metrics()) before the first update,
-    every `eval_every` updates and after the last (its metrics go to on_metrics too), `on_checkpoint(update)`
-    every `checkpoint_every` updates. Returns the learning curve: one dict per evaluation (update, env_steps,
-    eval/*)."""
+             show_progress: bool = True, max_env_steps: int | None = None) -> list[dict[str, float]]:
+    """Run `updates` trainer steps: metrics to `on_metrics(metrics, update)` (with `rl/env_steps`, the env steps
+    of every rollout so far, counted exactly), `evaluate()` (eval/* metrics, e.g. EvalResult.metrics()) before the
+    first update, every `eval_every` updates and after the last (its metrics go to on_metrics too),
+    `on_checkpoint(update)` every `checkpoint_every` updates. With `max_env_steps`, no update starts once the env
+    steps reach it (the last update may pass it by less than one update's rollouts). Returns the learning curve:
+    one dict per evaluation (update, env_steps, eval/*)."""
     from tqdm import tqdm
 
     curve: list[dict[str, float]] = []
@@ -286,16 +287,21 @@ def train_rl(trainer: PolicyTrainer, updates: int, *, evaluate: Callable[[], dic
             on_metrics(res, u)
 
     _eval(0)
+    done = 0
     for u in tqdm(range(1, updates + 1), desc="rl updates", unit="upd", disable=not show_progress):
+        if max_env_steps is not None and env_steps >= max_env_steps:
+            break
         m = trainer.step()
-        env_steps += int(round(m["rl/episode_len"] * trainer.params.tasks_per_update * trainer.params.group_size))
+        done = u
+        env_steps += sum(e.steps for e in trainer.last_episodes)
         m["rl/env_steps"] = float(env_steps)
         if on_metrics is not None:
             on_metrics(m, u)
-        if eval_every and u % eval_every == 0 and u != updates:
+        last = u == updates or (max_env_steps is not None and env_steps >= max_env_steps)
+        if eval_every and u % eval_every == 0 and not last:
             _eval(u)
-        if on_checkpoint is not None and checkpoint_every and u % checkpoint_every == 0 and u != updates:
+        if on_checkpoint is not None and checkpoint_every and u % checkpoint_every == 0 and not last:
             on_checkpoint(u)
-    if updates:
-        _eval(updates)
+    if done:
+        _eval(done)
     return curve

@@ -99,17 +99,18 @@ def warm_start(cfg: DreamGymConfig, agent: Agent, env: TextEnv, steps, tasks, tr
     return bc
 
 
-def eval_tasks(cfg: DreamGymConfig, env: TextEnv) -> tuple[list, list]:
-    """The in-run evaluation tasks (`eval.split`) and the final ones (`eval.final_split`), `eval.episodes` each."""
+def eval_tasks(cfg: DreamGymConfig, env: TextEnv, final_episodes: int | None = None) -> tuple[list, list]:
+    """The in-run evaluation tasks (`eval.split`, `eval.episodes`) and the final ones (`eval.final_split`,
+    `final_episodes`, default `eval.episodes`)."""
     e = cfg.policy.eval
-    return env.list_tasks(e.split, n=e.episodes), env.list_tasks(e.final_split, n=e.episodes)
+    return env.list_tasks(e.split, n=e.episodes), env.list_tasks(e.final_split, n=final_episodes or e.episodes)
 
 
-def measure_baselines(cfg: DreamGymConfig, env: TextEnv) -> dict[str, float]:
+def measure_baselines(cfg: DreamGymConfig, env: TextEnv, final_episodes: int | None = None) -> dict[str, float]:
     """The uniform-random policy over the valid actions and the expert on the same evaluation and final tasks
     and horizon as the policy (`eval/random_*`, `eval/expert_*`, `eval/<final_split>_random_*`, ...)."""
     p, h = cfg.policy, eval_horizon(cfg)
-    val, final = eval_tasks(cfg, env)
+    val, final = eval_tasks(cfg, env, final_episodes)
     return {**baseline_metrics(baselines(env, val, horizon=h, seed=p.seed), "eval/"),
             **baseline_metrics(baselines(env, final, horizon=h, seed=p.seed), f"eval/{p.eval.final_split}_")}
 
@@ -124,13 +125,15 @@ def evaluate(cfg: DreamGymConfig, agent: Agent, envs: list[TextEnv], tasks, pref
     return out
 
 
-def train_and_evaluate(cfg: DreamGymConfig, agent: Agent, envs: list[TextEnv],
-                       tracker: Tracker) -> tuple[list[dict[str, float]], dict[str, float]]:
-    """`rl.updates` GRPO/PPO updates on train tasks, evaluated every `eval.every` updates (the learning curve) and
-    checkpointed every `checkpoint_every` as registered versions; then the final evaluation. Returns (curve,
-    final metrics); the metrics also go to the tracker."""
+def train_and_evaluate(cfg: DreamGymConfig, agent: Agent, envs: list[TextEnv], tracker: Tracker, *,
+                       max_env_steps: int | None = None,
+                       final_episodes: int | None = None) -> tuple[list[dict[str, float]], dict[str, float]]:
+    """`rl.updates` GRPO/PPO updates on train tasks (no update starts once `max_env_steps` real steps are
+    spent), evaluated every `eval.every` updates (the learning curve) and checkpointed every `checkpoint_every` as
+    registered versions; then the final evaluation on `final_episodes` tasks (default `eval.episodes`).
+    Returns (curve, final metrics); the metrics also go to the tracker."""
     p = cfg.policy
-    val, final_tasks = eval_tasks(cfg, envs[0])
+    val, final_tasks = eval_tasks(cfg, envs[0], final_episodes)
     trainer = PolicyTrainer(agent, p.rl, envs, envs[0].list_tasks("train", n=p.rl.task_pool), seed=p.seed)
 
     def checkpoint(u: int) -> None:
@@ -139,7 +142,7 @@ def train_and_evaluate(cfg: DreamGymConfig, agent: Agent, envs: list[TextEnv],
 
     curve = train_rl(trainer, p.rl.updates, evaluate=lambda: evaluate(cfg, agent, envs, val, "eval/"),
                      eval_every=p.eval.every, on_metrics=tracker.log_metrics, on_checkpoint=checkpoint,
-                     checkpoint_every=p.checkpoint_every)
+                     checkpoint_every=p.checkpoint_every, max_env_steps=max_env_steps)
     final = evaluate(cfg, agent, envs, final_tasks, f"eval/{p.eval.final_split}_")
     tracker.log_metrics(final)
     return curve, final

@@ -2,7 +2,8 @@
 
 What a stage reads is found in its code: every `cfg.<section>[.<key>...]` of the stage's flow module, the library
 module it calls (dreamgym/stages/<name>.py) and the shared flow helpers, with DreamGymConfig's derived readers
-mapped to the sections behind them. `cfg.model_dump()` (the config logged to MLflow) is not a read.
+mapped to the sections behind them. `cfg.model_dump()` (the config logged to MLflow) and `cfg.model_copy()` are not
+reads.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ STAGE_MODULES = {
     "train_experience_model": ["flows/experience.py", "dreamgym/stages/experience.py"],
     "train_policy": ["flows/policy.py", "dreamgym/stages/policy.py"],
     "dreamgym_loop": ["flows/dreamgym_loop.py", "dreamgym/stages/loop.py", "dreamgym/stages/policy.py"],
+    "sim_to_real": ["flows/sim_to_real.py", "dreamgym/stages/sim_to_real.py", "dreamgym/stages/policy.py"],
 }
 #: DreamGymConfig members that read other sections
 DERIVED = {"env_kwargs": ["envs"], "policy_env_kwargs": ["policy", "envs"], "experiment_name": ["project.name", "tracking.experiment"]}
-NOT_READS = {"model_dump"}
+NOT_READS = {"model_dump", "model_copy"}
 
 
 def config_reads(path: Path) -> set[str]:

@@ -43,6 +43,13 @@ def trained(seeded, tmp_path_factory):
     return tmp, repo
 
 
+@pytest.fixture(scope="module")
+def looped(trained):
+    """The two-iteration tiny loop, run once: (tmp, repo, its record)."""
+    tmp, repo = trained
+    return tmp, repo, loop_flow(cfg_for(repo, tmp), root=str(repo))
+
+
 def _buffer(repo: Path, name: str = LOOP) -> ReplayBuffer:
     return ReplayBuffer(repo / name / "buffer", "transitions", make_embedder("hashing"))
 
@@ -52,9 +59,8 @@ def _children(tmp: Path, parent_id: str):
 
 
 @pytest.mark.slow
-def test_two_iterations_leave_two_nested_runs_and_two_buffer_tags(trained):
-    tmp, repo = trained
-    out = loop_flow(cfg_for(repo, tmp), root=str(repo))
+def test_two_iterations_leave_two_nested_runs_and_two_buffer_tags(looped):
+    tmp, repo, out = looped
     assert out["iterations"] == 2 and out["counters"]["real_steps"] == 0 and out["counters"]["monitor_real_steps"] > 0
     kids = sorted(_children(tmp, out["run_id"]), key=lambda r: r.info.run_name)
     assert [r.info.run_name for r in kids] == ["babyai-grpo-s0-iter-0001", "babyai-grpo-s0-iter-0002"]
@@ -161,3 +167,52 @@ def test_the_gx_guard_stops_a_broken_experience_model_before_the_buffer(trained,
     stopped = [r for r in runs(tmp) if r.info.run_name == "broken"][0]
     assert stopped.data.tags.get("stopped") == "gx_guard" or any(
         r.data.tags.get("stopped") == "gx_guard" for r in _children(tmp, stopped.info.run_id))
+
+
+@pytest.mark.slow
+def test_sim_to_real_transfers_the_loop_policy_on_a_counted_real_budget(looped):
+    import pandas as pd
+
+    from dreamgym.policy.checkpoint import load_policy
+    from flows.sim_to_real import s2r_flow
+
+    tmp, repo, loop = looped
+    src = load_policy(repo / "artifacts/loop/models/babyai-grpo-s0").model.state_dict()
+    out = s2r_flow(cfg_for(repo, tmp), root=str(repo))  # tiny: a budget of 12 real steps, <= 2x2 episodes x 5 per update
+    rs = out["real_steps"]
+    assert out["init"].endswith("artifacts/loop/models/babyai-grpo-s0") and out["updates"] >= 1
+    assert 12 <= rs["s2r"] < 12 + 20 or out["updates"] == 3  # no update starts past the budget
+    assert rs["loop"] == 0 and rs["seed_data"] == len(pd.read_parquet(repo / "data/babyai/steps.parquet")) > 0
+    assert rs["total"] == rs["seed_data"] + rs["loop"] + rs["s2r"]
+    run = mlflow.get_run(out["run_id"])
+    assert run.info.run_name == "s2r-babyai-grpo-s0" and run.data.tags["stage"] == "sim_to_real"
+    assert run.data.tags["init"] == "babyai-grpo-s0" and run.data.tags["method"] == "dreamgym-s2r"
+    m = run.data.metrics
+    assert m["real_steps/s2r"] == rs["s2r"] and m["real_steps/total"] == rs["total"]
+    steps = [h.value for h in mlflow.MlflowClient().get_metric_history(out["run_id"], "rl/env_steps")]
+    assert len(steps) == out["updates"] and steps[-1] == rs["s2r"]  # counted exactly, every rollout step
+    assert {"eval/test_success", "eval/test_random_success", "eval/test_expert_success"} <= set(m)
+    assert out["final"]["eval/test_episodes"] == out["baselines"]["eval/test_random_episodes"] > 0 and json.loads((repo / "artifacts/s2r/metrics.json").read_text())[
+        "run_id"] == out["run_id"]
+    assert mlflow.MlflowClient().search_model_versions("name = 'dreamgym-s2r-policy-babyai'")
+    # a saved policy named by path, and PPO with an entropy bonus (a gradient even where no rollout is rewarded):
+    # real RL moves the loop's weights
+    ppo = s2r_flow(cfg_for(repo, tmp, "s2r.init=artifacts/loop/models/babyai-grpo-s0", "policy.rl.algo=ppo",
+                           "policy.rl.entropy_coef=0.05"), root=str(repo))
+    assert ppo["updates"] >= 1 and mlflow.get_run(ppo["run_id"]).info.run_name == "s2r-babyai-ppo-s0"
+    after = load_policy(repo / "artifacts/s2r/models/babyai").model.state_dict()
+    assert any(not torch.equal(src[k], after[k]) for k in src)
+    # s2r.real_steps 0: the loop's policy evaluated as it is, nothing spent
+    zero = s2r_flow(cfg_for(repo, tmp, "s2r.real_steps=0"), root=str(repo))
+    assert zero["real_steps"]["s2r"] == 0 and zero["updates"] == 0
+    same = load_policy(repo / "artifacts/s2r/models/babyai").model.state_dict()
+    assert all(torch.equal(src[k], same[k]) for k in src)
+    # no loop policy to transfer: one error line naming s2r.init, exit 2, no run started
+    before = len(runs(tmp))
+    bad = subprocess.run([sys.executable, "-m", "flows.sim_to_real", "--preset", "tiny", "--root", str(repo),
+                          "-S", f"tracking.tracking_uri=sqlite:///{tmp / 'mlflow.db'}", "-S", "loop.name=never-ran"],
+                         cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
+    errors = [ln for ln in bad.stderr.splitlines() if ln.startswith("error:")]
+    assert bad.returncode == 2 and len(errors) == 1, bad.stderr[-2000:]
+    assert errors[0].startswith("error: s2r.init 'loop'") and "never-ran" in errors[0] and "dreamgym_loop" in errors[0]
+    assert len(runs(tmp)) == before

@@ -131,3 +131,34 @@ def test_evaluation_reports_success_with_an_interval(rows, tmp_path, setting):
     res = evaluate_policy(agent, envs[:3], envs[0].list_tasks("val", n=5), horizon=3)
     assert res.episodes == 5 and 0 <= res.ci_low <= res.success <= res.ci_high <= 1
     assert 1 <= res.mean_steps <= 3 and set(res.metrics()) >= {"eval/success", "eval/ci_low", "eval/mean_steps"}
+
+
+class _Counting:
+    """A stand-in trainer (pure logic): each step plays `lens` episodes of those lengths."""
+
+    def __init__(self, lens):
+        from types import SimpleNamespace
+
+        self.lens, self.steps_taken = lens, 0
+        self.params = SimpleNamespace(tasks_per_update=2, group_size=2)
+        self.last_episodes = []
+
+    def step(self):
+        from types import SimpleNamespace
+
+        self.steps_taken += 1
+        self.last_episodes = [SimpleNamespace(steps=n) for n in self.lens]
+        return {"rl/episode_len": sum(self.lens) / len(self.lens)}
+
+
+@pytest.mark.parametrize(("budget", "updates"), [(None, 5), (0, 0), (12, 1), (13, 2), (24, 2), (25, 3), (10**6, 5)])
+def test_train_rl_stops_at_the_real_step_budget_and_counts_every_step(budget, updates):
+    from dreamgym.policy.trainer import train_rl
+
+    tr, seen = _Counting([1, 2, 4, 5]), []  # 12 env steps per update
+    curve = train_rl(tr, 5, evaluate=lambda: {"eval/success": 0.0}, eval_every=1, show_progress=False,
+                     on_metrics=lambda m, u: seen.append(m.get("rl/env_steps")), max_env_steps=budget)
+    assert tr.steps_taken == updates
+    assert [c["update"] for c in curve] == list(range(updates + 1))  # one evaluation per update, none repeated
+    assert curve[-1]["env_steps"] == 12 * updates and [s for s in seen if s is not None] == [
+        12.0 * u for u in range(1, updates + 1)]
