@@ -280,33 +280,13 @@ def eval_(env: Annotated[str, typer.Option("--env", help="env name")],
     The env is built from params.yaml's envs.ENV (with policy.env_kwargs over it when ENV is policy.env). By
     default actions are sampled from the policy with its saved seed (the same numbers every time for a model and
     a task range); --greedy takes the most likely action instead."""
-    from dreamgym.envs import make_env
-    from dreamgym.envs.base import check_split
-    from dreamgym.envs.registry import get_env_class
-    from dreamgym.policy.checkpoint import load_policy
-    from dreamgym.policy.core import horizon_at
-    from dreamgym.policy.evaluate import baselines, evaluate_policy
+    from dreamgym.stages.evaluation import evaluate_saved
 
-    get_env_class(env)
-    check_split(split)
     cfg = _cfg(params, preset, overrides)
-    kwargs = cfg.policy_env_kwargs() if env == cfg.policy.env else cfg.env_kwargs(env)
-    h = horizon or cfg.policy.eval.horizon or horizon_at(10**9, cfg.policy.rl.horizon.stages, cfg.policy.rl.horizon.every)
-    agent = load_policy(model, tracking_uri=resolve_tracking_uri(cfg.tracking.tracking_uri, Path.cwd()), cfg=cfg.policy)
-    envs = [make_env(env, **kwargs) for _ in range(min(parallel, n))]
-    try:
-        tasks_ = envs[0].list_tasks(split, n=n, start=start)
-        if not tasks_:
-            raise DreamGymError(f"no {split} tasks of '{env}' from index {start}")
-        res = evaluate_policy(agent, envs, tasks_, horizon=h, greedy=greedy)
-        seed = agent.acting.seed
-        base = baselines(envs[0], tasks_, horizon=h, seed=seed) if with_baselines else {}
-    finally:
-        for e in envs:
-            e.close()
-    typer.echo(json.dumps({"env": env, "split": split, "model": model, "start": start,
-                           "policy": "greedy" if greedy else "sampled", **_plain(res.metrics("")),
-                           **{name: _plain(r.metrics("")) for name, r in base.items()}}, indent=2))
+    res = evaluate_saved(cfg, model, env, split=split, n=n, start=start, horizon=horizon, greedy=greedy,
+                         parallel=parallel, with_baselines=with_baselines,
+                         tracking_uri=resolve_tracking_uri(cfg.tracking.tracking_uri, Path.cwd()))
+    typer.echo(json.dumps(res, indent=2))
 
 
 def _experience_model(cfg, source: str, env: str):
@@ -425,6 +405,42 @@ def ui(params: ParamsOpt = Path("params.yaml"),
            "--port", str(port or cfg.tracking.ui_port)]
     typer.echo(f"MLflow UI on http://{cfg.tracking.ui_host}:{port or cfg.tracking.ui_port}  (Ctrl-C stops it)")
     raise typer.Exit(subprocess.call(cmd))
+
+
+@app.command()
+def deploy(root: Annotated[Path, typer.Option("--root", help="the project checkout holding prefect.yaml and flows/ (runs execute there)")] = Path("."),
+           pool: Annotated[str, typer.Option("--pool", help="the process work pool the deployments use (created when missing)")] = "dreamgym",
+           api_url: Annotated[str | None, typer.Option("--api-url", help="the Prefect server's API (default: PREFECT_API_URL)")] = None) -> None:
+    """Register prefect.yaml's deployments (pipeline/nightly, scheduled; pipeline/tiny and eval/on-demand, run on
+    demand) with a Prefect server, creating the process work pool when missing. Then start a worker
+    (`prefect worker start --pool dreamgym`) to run them. Runs execute in ROOT (the deployments' pull step)."""
+    root = root.resolve()
+    url = api_url or os.environ.get("PREFECT_API_URL")
+    if not url:
+        raise DreamGymError("no Prefect server: set PREFECT_API_URL (e.g. http://127.0.0.1:4200/api, after "
+                            "`prefect server start`) or pass --api-url")
+    if not (root / "prefect.yaml").is_file() or not (root / "flows").is_dir():
+        raise DreamGymError(f"--root {root}: no prefect.yaml and flows/ there (the project checkout)")
+    prefect = str(Path(sys.executable).with_name("prefect"))
+    env = {**os.environ, "PREFECT_API_URL": url, "DREAMGYM_CODE_DIR": str(root)}
+
+    def call(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([prefect, "--no-prompt", *args], cwd=root, env=env, capture_output=True, text=True)
+
+    if call("work-pool", "inspect", pool).returncode != 0:
+        made = call("work-pool", "create", pool, "--type", "process")
+        if made.returncode != 0:
+            raise DreamGymError(f"could not create work pool '{pool}' on {url}: {_last_line(made)}")
+    done = call("deploy", "--all", "--prefect-file", str(root / "prefect.yaml"), "--pool", pool)
+    if done.returncode != 0:
+        raise DreamGymError(f"prefect deploy failed against {url}: {_last_line(done)}")
+    typer.echo(done.stdout.strip())
+    typer.echo(f"registered on {url}; run them with a worker: prefect worker start --pool {pool}")
+
+
+def _last_line(p: subprocess.CompletedProcess) -> str:
+    lines = [ln.strip() for ln in (p.stderr + "\n" + p.stdout).splitlines() if ln.strip()]
+    return lines[-1] if lines else f"exit {p.returncode}"
 
 
 def main(argv: list[str] | None = None) -> int:

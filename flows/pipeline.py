@@ -20,7 +20,7 @@ from pathlib import Path
 
 from prefect import flow
 
-from dreamgym.config import DreamGymConfig
+from dreamgym.config import DreamGymConfig, load_config
 from dreamgym.stages import pipeline as stage
 from flows.buffer import buffer_flow
 from flows.common import load_env_data, stage_main, write_record
@@ -31,9 +31,12 @@ from flows.sim_to_real import s2r_flow
 
 
 @flow(name="pipeline", log_prints=False)
-def pipeline_flow(cfg: DreamGymConfig, root: str = ".") -> dict:
-    """Every stage in order; returns the stage records, the results and the seconds per stage."""
+def pipeline_flow(cfg: DreamGymConfig | None = None, root: str = ".", params: str = "params.yaml",
+                  preset: str | None = None, overrides: list[str] | None = None) -> dict:
+    """Every stage in order; returns the stage records, the results and the seconds per stage. `cfg` None (the
+    deployments): root/`params` with `preset` and `overrides` (key.path=value) over it."""
     rootp, records, times = Path(root).resolve(), {}, {}
+    cfg = cfg or load_config(rootp / params, preset, overrides or [])
     for name, fn in zip(stage.STAGES, (seed_flow, buffer_flow, experience_flow, loop_flow, s2r_flow), strict=True):
         print(f"== stage {name} ==", file=sys.stderr, flush=True)
         t0 = time.perf_counter()
