@@ -38,7 +38,7 @@ def config_from_args(description: str, argv: list[str] | None = None, extra=None
     return load_config(args.params, args.preset, args.overrides), args
 
 
-def write_record(path: Path, record: dict) -> Path:
+def write_record(path: Path, record: dict | list) -> Path:
     """Write a stage's JSON record (a DVC metric or output) atomically: a reader, or a run killed mid-write,
     sees the old file or the whole new one."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,8 @@ warm-start a fresh one by behaviour cloning (policy.bc); measure random and expe
 (or resume, after a kill) the loop of dreamgym.loop (each iteration a nested MLflow run: buffer and pool tags,
 variance, synthetic and real val success, parse failures, the gap monitor); evaluate on the test tasks; save, log
 and register the policy as `dreamgym-loop-policy-<env>`. Writes artifacts/loop/runs/<name>/,
-artifacts/loop/models/<name> and artifacts/loop/metrics.json (a DVC metric).
+artifacts/loop/models/<name>, artifacts/loop/metrics.json (a DVC metric) and artifacts/loop/curve.json (a DVC plot:
+real val success per evaluated iteration).
 Simplification: one env per loop (policy.env); see dreamgym/loop/loop.py for the iteration and its resume.
 """
 
@@ -62,6 +63,7 @@ def loop_flow(cfg: DreamGymConfig, root: str = ".") -> dict:
         loop.run(cfg.loop.iterations)
         result = finish(cfg, loop, t, out_dir, base, eval_envs, start)
         write_record(out_dir / "metrics.json", result)
+        write_record(out_dir / "curve.json", stage.curve_rows(loop.curve))
         get_run_logger().info(stage.summary(cfg, result))
     return result
 

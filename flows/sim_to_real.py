@@ -10,7 +10,8 @@ Steps: load the policy at s2r.init ('loop': artifacts/loop/models/<loop name>, t
 settings); measure random and expert on the val and s2r.final_episodes test tasks; GRPO/PPO (policy.rl) in the
 real env until s2r.real_steps real steps are spent (or s2r.max_updates), evaluating on val every s2r.eval_every
 updates; the final test evaluation; log real_steps/{seed_data,loop,s2r,total}, the curve and the policy, registered
-as `dreamgym-s2r-policy-<env>`. Writes artifacts/s2r/models/<env> and artifacts/s2r/metrics.json (a DVC metric).
+as `dreamgym-s2r-policy-<env>`. Writes artifacts/s2r/models/<env>, artifacts/s2r/metrics.json (a DVC metric) and
+artifacts/s2r/curve.json (a DVC plot: real val success against real steps in all).
 Simplification: the budget is checked between updates (dreamgym/stages/sim_to_real.py).
 """
 
@@ -53,7 +54,8 @@ def s2r_flow(cfg: DreamGymConfig, root: str = ".") -> dict:
             for e in envs:
                 e.close()
         result = finish(cfg, pcfg, agent, t, curve, final, base, prior, out_dir)
-        write_record(out_dir / "metrics.json", result)
+        write_record(out_dir / "metrics.json", {k: v for k, v in result.items() if k != "curve"})
+        write_record(out_dir / "curve.json", result["curve"])
         get_run_logger().info(stage.summary(cfg, result))
     return result
 

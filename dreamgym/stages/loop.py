@@ -277,3 +277,10 @@ def summary(cfg: DreamGymConfig, r: Mapping[str, Any]) -> str:
     return (f"{r['loop']}: {r['iterations']} iterations, real RL steps {r['counters']['real_steps']}; {fs} success "
             f"{start}to {f[f'eval/{fs}_success']:.2f} [{f[f'eval/{fs}_ci_low']:.2f}, {f[f'eval/{fs}_ci_high']:.2f}] "
             f"(random {b[f'eval/{fs}_random_success']:.2f}, expert {b[f'eval/{fs}_expert_success']:.2f})")
+
+
+def curve_rows(curve: list[Mapping[str, float]]) -> list[dict[str, float]]:
+    """The loop's real val evaluations as the DVC plot's rows (artifacts/loop/curve.json): iteration, success and
+    its 95% interval."""
+    return [{"iteration": int(c["iteration"]), "success": c["eval/success"], "ci_low": c["eval/ci_low"],
+             "ci_high": c["eval/ci_high"]} for c in curve if "eval/success" in c]

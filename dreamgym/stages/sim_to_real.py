@@ -154,6 +154,8 @@ def finish(cfg: DreamGymConfig, pcfg: DreamGymConfig, agent, tracker: Tracker, c
                                 tags={**tags(cfg), "real_steps": str(counts.total),
                                       f"{fs}_success": f"{final[f'eval/{fs}_success']:.3f}"})
     return {"env": p.env, "algo": p.rl.algo, "seed": p.seed, "init": p.init, "run_id": tracker.run_id,
+            "curve": [{"update": int(c["update"]), "real_steps_total": int(c["real_steps_total"]),
+                       "success": c["eval/success"]} for c in points if "eval/success" in c],
             "registered_version": version, "updates": updates, "budget": cfg.s2r.real_steps,
             "real_steps": {k.split("/", 1)[1]: int(v) for k, v in counts.metrics().items()},
             "eval_real_steps": measured, "eval_start": curve[0] if curve else None,
