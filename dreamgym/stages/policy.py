@@ -46,9 +46,11 @@ def eval_horizon(cfg: DreamGymConfig) -> int:
 
 
 def tags(cfg: DreamGymConfig) -> dict[str, str]:
-    """The run's tags (also on every registered version): stage, env, algorithm, seed, warm start."""
+    """The run's tags (also on every registered version): stage, method (bc when there is no RL, else real-<algo>),
+    env, algorithm, seed, warm start."""
     p = cfg.policy
-    return {"stage": STAGE, "env": p.env, "algo": p.rl.algo, "seed": str(p.seed),
+    return {"stage": STAGE, "method": f"real-{p.rl.algo}" if p.rl.updates else "bc", "env": p.env, "algo": p.rl.algo,
+            "seed": str(p.seed),
             "warm_start": "init" if p.init else f"bc-{p.bc.demos}" if p.bc.demos else "none"}
 
 

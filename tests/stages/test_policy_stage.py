@@ -23,8 +23,9 @@ def test_tags_and_names():
     cfg = _cfg(["policy.env=babyai", "policy.rl.algo=ppo", "policy.seed=3", "policy.bc.demos=0"])
     assert stage.run_name(cfg) == "policy-babyai-ppo-s3"
     assert stage.registered_name(cfg) == "dreamgym-policy-babyai"
-    assert stage.tags(cfg) == {"stage": "train_policy", "env": "babyai", "algo": "ppo", "seed": "3",
-                               "warm_start": "none"}
+    assert stage.tags(cfg) == {"stage": "train_policy", "method": "real-ppo", "env": "babyai", "algo": "ppo",
+                               "seed": "3", "warm_start": "none"}
+    assert stage.tags(_cfg(["policy.rl.updates=0"]))["method"] == "bc"
 
 
 def test_lines_show_the_baselines_beside_the_result():
