@@ -145,3 +145,19 @@ def test_wilson_interval():
     assert wilson_interval(0, 0) == (0.0, 1.0)
     low, high = wilson_interval(10, 10)
     assert high == 1.0 and 0.6 < low < 0.8
+
+
+def test_mean_interval_is_the_t_interval_over_seeds():
+    import math
+
+    from dreamgym.stats import mean_interval, t975
+
+    assert t975(2) == 4.303 and t975(100) == 1.96
+    m, lo, hi = mean_interval([0.186, 0.193, 0.184])
+    sd = math.sqrt(((0.186 - m) ** 2 + (0.193 - m) ** 2 + (0.184 - m) ** 2) / 2)
+    assert m == pytest.approx(0.18767, abs=1e-5) and hi - m == pytest.approx(4.303 * sd / math.sqrt(3))
+    assert m - lo == pytest.approx(hi - m)
+    one = mean_interval([0.5])
+    assert one[0] == 0.5 and math.isnan(one[1]) and math.isnan(one[2])
+    with pytest.raises(ValueError):
+        mean_interval([])
