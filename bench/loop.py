@@ -42,6 +42,8 @@ def main() -> None:
     ap.add_argument("--iterations", type=int, default=None, help="timed iterations (default 3; --quick 1)")
     ap.add_argument("--quick", action="store_true", help="1 timed iteration at 2 tasks x 4 rollouts, no BC")
     ap.add_argument("--params", default=str(ROOT / "params.yaml"))
+    ap.add_argument("-S", "--set", dest="overrides", action="append", default=[],
+                    help="override key.path=value, e.g. -S policy.mode=generate for an env without an action list")
     args = ap.parse_args()
     iters = args.iterations if args.iterations is not None else (1 if args.quick else 3)
     if iters < 1:
@@ -57,16 +59,21 @@ def main() -> None:
 
     over = ["tracking.enabled=false", "loop.require_gate=false", "loop.eval_every=0", "loop.name=bench",
             "loop.guard.stop_on_hacking=false"]  # timing only: a drifting model must not stop it
-    if args.env:
-        over.append(f"policy.env={args.env}")
+    if args.env:  # another env's kwargs do not fit it: the env's own defaults (envs.<env>)
+        over += [f"policy.env={args.env}", "policy.env_kwargs={}"]
     if args.quick:
         over += ["policy.rl.tasks_per_update=2", "policy.rl.group_size=4", "policy.bc.demos=0"]
     with tempfile.TemporaryDirectory(prefix="dreamgym-bench-loop-") as tmp:
         over += [f"paths.artifacts_dir={tmp}", f"paths.data_dir={ROOT / 'data'}"]
-        cfg = load_config(args.params, None, over)
-        env = cfg.policy.env
-        model = args.model or str(ROOT / "artifacts" / "experience" / "models" / env)
-        cfg = load_config(args.params, None, [*over, f"loop.experience_model={model}"])
+        over += args.overrides
+        try:
+            cfg = load_config(args.params, None, over)
+            env = cfg.policy.env
+            model = args.model or str(ROOT / "artifacts" / "experience" / "models" / env)
+            cfg = load_config(args.params, None, [*over, f"loop.experience_model={model}"])
+        except DreamGymError as e:
+            print(f"error: bench/loop.py: {e}", file=sys.stderr)
+            sys.exit(2)
         if not (Path(model) / "config.json").is_file():
             print(f"error: bench/loop.py: no experience model at {model}: train one (python -m flows.experience) "
                   f"or pass --model", file=sys.stderr)
@@ -79,16 +86,20 @@ def main() -> None:
             sys.exit(1)
         from dreamgym.tracking import Tracker
 
-        with contextlib.redirect_stdout(sys.stderr):  # TRL prints the BC run's log lines: stdout is the JSON only
-            parts, holder, eval_envs = stage.build_parts(cfg, ROOT, steps, tasks, xm, Tracker(), None)
-        parts.evaluate = None
-        loop = stage.make_loop(cfg, ROOT, parts, holder, Tracker())
-        rows = []
-        for n in range(1, iters + 2):
-            with contextlib.redirect_stdout(sys.stderr):
-                m = loop.iteration(n)
-            if n > 1:  # the first is the warm-up
-                rows.append(m)
+        try:
+            with contextlib.redirect_stdout(sys.stderr):  # TRL prints the BC run's log lines: stdout is the JSON only
+                parts, holder, eval_envs = stage.build_parts(cfg, ROOT, steps, tasks, xm, Tracker(), None)
+            parts.evaluate = None
+            loop = stage.make_loop(cfg, ROOT, parts, holder, Tracker())
+            rows = []
+            for n in range(1, iters + 2):
+                with contextlib.redirect_stdout(sys.stderr):
+                    m = loop.iteration(n)
+                if n > 1:  # the first is the warm-up
+                    rows.append(m)
+        except DreamGymError as e:
+            print(f"error: bench/loop.py: {e}", file=sys.stderr)
+            sys.exit(2)
         for e in [*eval_envs, parts.real_env]:
             e.close()
     total = sum(r["perf/iteration_s"] for r in rows)
