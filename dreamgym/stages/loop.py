@@ -116,8 +116,10 @@ def experience_model(cfg: DreamGymConfig, tracking_uri: str | None, root: str | 
                             f"loop.require_gate=false to run the loop on it (the run is tagged experience_gate=unchecked)")
     if src == "stage":
         src = str(Path(root) / cfg.paths.artifacts_dir / "experience" / "models" / env)
-    elif not src.startswith(("models:", "runs:")) and "://" not in src and not Path(src).is_absolute():
-        src = str(Path(root) / src)
+    else:
+        from dreamgym.stages.policy import source_under
+
+        src = source_under(src, root)
     return load_experience_model(src, tracking_uri=tracking_uri, cfg=cfg.experience, env=env), "unchecked"
 
 
@@ -172,8 +174,7 @@ def build_parts(cfg: DreamGymConfig, root: str | Path, steps, tasks, xm, tracker
 
     def evaluate() -> dict[str, float]:
         m = pstage.evaluate(cfg, agent, eval_envs, val, "eval/")
-        m["eval/real_steps"] = m["eval/mean_steps"] * m["eval/episodes"] + (
-            m.get("eval/greedy_mean_steps", 0.0) * m.get("eval/greedy_episodes", 0.0))
+        m["eval/real_steps"] = pstage.eval_real_steps(m)
         return m
 
     embed = None

@@ -117,6 +117,20 @@ def measure_baselines(cfg: DreamGymConfig, env: TextEnv, final_episodes: int | N
             **baseline_metrics(baselines(env, final, horizon=h, seed=p.seed), f"eval/{p.eval.final_split}_")}
 
 
+def source_under(src: str, root: str | Path) -> str:
+    """A saved model's source as the stages load it: an MLflow model URI or an absolute dir as given, a relative dir
+    under the project `root`."""
+    from dreamgym.tracking import is_model_uri
+
+    return src if is_model_uri(src) or Path(src).is_absolute() else str(Path(root) / src)
+
+
+def eval_real_steps(m: Mapping[str, float], prefix: str = "eval/") -> float:
+    """The real env steps an evaluate() result took (measurement): episodes x mean steps, sampled and greedy."""
+    return (m.get(f"{prefix}mean_steps", 0.0) * m.get(f"{prefix}episodes", 0.0)
+            + m.get(f"{prefix}greedy_mean_steps", 0.0) * m.get(f"{prefix}greedy_episodes", 0.0))
+
+
 def evaluate(cfg: DreamGymConfig, agent: Agent, envs: list[TextEnv], tasks, prefix: str) -> dict[str, float]:
     """`prefix`* metrics of the policy on `tasks` at the evaluation horizon, sampling (and greedy, as
     `prefix`greedy_*, with `eval.greedy_too`)."""

@@ -49,9 +49,7 @@ def init_source(cfg: DreamGymConfig, root: str | Path) -> str:
     src = cfg.s2r.init
     if src == "loop":
         return str(Path(root) / cfg.paths.artifacts_dir / "loop" / "models" / loop_name(cfg))
-    if src.startswith(("models:", "runs:")) or "://" in src or Path(src).is_absolute():
-        return src
-    return str(Path(root) / src)
+    return pstage.source_under(src, root)
 
 
 def policy_config(cfg: DreamGymConfig, root: str | Path) -> DreamGymConfig:
@@ -106,15 +104,6 @@ def prior_real_steps(cfg: DreamGymConfig, steps, loop_record: Mapping[str, Any] 
     return {"seed_data": int(len(steps)) if steps is not None else 0, "loop": loop}
 
 
-def eval_real_steps(curve: list[Mapping[str, float]], final: Mapping[str, float], split: str) -> int:
-    """Real steps the evaluations took (measurement): every curve point's episodes x mean steps, and the final's."""
-    def one(m: Mapping[str, float], prefix: str) -> float:
-        return m.get(f"{prefix}mean_steps", 0.0) * m.get(f"{prefix}episodes", 0.0) + (
-            m.get(f"{prefix}greedy_mean_steps", 0.0) * m.get(f"{prefix}greedy_episodes", 0.0))
-
-    return int(round(sum(one(c, "eval/") for c in curve) + one(final, f"eval/{split}_")))
-
-
 @dataclasses.dataclass
 class Counts:
     """Real env steps by source (see the module docstring)."""
@@ -142,7 +131,7 @@ def finish(cfg: DreamGymConfig, pcfg: DreamGymConfig, agent, tracker: Tracker, c
     counts = Counts(seed_data=int(prior["seed_data"]), loop=int(prior["loop"]),
                     s2r=int(curve[-1]["env_steps"]) if curve else 0)
     updates = int(curve[-1]["update"]) if curve else 0
-    measured = eval_real_steps(curve, final, fs)
+    measured = int(round(sum(pstage.eval_real_steps(c) for c in curve) + pstage.eval_real_steps(final, f"eval/{fs}_")))
     tracker.log_metrics({**counts.metrics(), "s2r/updates": float(updates), "s2r/eval_real_steps": float(measured)})
     points = [{**c, "real_steps_total": float(counts.seed_data + counts.loop + c["env_steps"])} for c in curve]
     tracker.log_dict({"curve": points, "final": dict(final), "baselines": dict(base), "real_steps": counts.metrics()},
